@@ -110,6 +110,8 @@ class Meter:
     ----------
     spec : the validated model and options (:func:`minimeter.catalog.meter_spec`)
     register_wh : the register's starting value [Wh] (a restored meter)
+    register_quanta : the same, exactly, as :attr:`register_quanta` stored it (wins over
+        ``register_wh``)
     hysteresis_v : depth below zero that arms the next zero crossing [V]
     tracking_min_hz : lowest line frequency tracked [Hz]
     reverse_deadband_w : net power closer to zero than this is not "reverse" [W]
@@ -127,6 +129,7 @@ class Meter:
         spec: MeterSpec,
         *,
         register_wh: float = 0.0,
+        register_quanta: int | None = None,
         hysteresis_v: float = 10.0,
         tracking_min_hz: float = 40.0,
         reverse_deadband_w: float = REVERSE_DEADBAND_W,
@@ -142,7 +145,9 @@ class Meter:
         self.reverse_deadband_w = float(reverse_deadband_w)
         self.full_scale_v = float(full_scale_v or 1.5 * spec.supply_max_v * math.sqrt(2))
         self.full_scale_a = float(full_scale_a or 2.0 * spec.max_primary_a * math.sqrt(2))
-        self._quanta = int(round(register_wh * (1 << 40)))
+        if register_quanta is not None and (int(register_quanta) != register_quanta or register_quanta < 0):
+            raise MinimeterError(f"register_quanta must be a non-negative integer, got {register_quanta!r}")
+        self._quanta = int(register_quanta) if register_quanta is not None else int(round(register_wh * (1 << 40)))
         self._start_quanta = self._quanta
         self._reverse_quanta = 0
         self._outputs: dict[str, int] = {str(kh): kh for kh in spec.outputs_wh}
@@ -511,5 +516,5 @@ class Meter:
 
 
 _METER_KEYWORDS = {
-    "calibration", "register_wh", "hysteresis_v", "tracking_min_hz", "reverse_deadband_w", "full_scale_v", "full_scale_a",
+    "calibration", "register_wh", "register_quanta", "hysteresis_v", "tracking_min_hz", "reverse_deadband_w", "full_scale_v", "full_scale_a",
 }
