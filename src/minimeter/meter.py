@@ -26,7 +26,7 @@ from .metrology import CycleBlock, LineCycleState, measure_chunk
 from .outputs import Transition, find_transitions, output_state
 from .register import counter_reading, lcd_text, quanta_for_wh, to_quanta, watt_hours
 
-_MAX_CYCLES_PER_STEP = 1 << 20      # keeps int64 cumulative sums of quanta far from overflow
+_MAX_CYCLES_PER_STEP = 1 << 20      # cycles judged at once (also bounded so int64 sums of quanta cannot overflow)
 FREQUENCY_TOLERANCE = 0.02          # ±2 % around 50–60 Hz before a frequency event (49.0–61.2 Hz)
 REVERSE_DEADBAND_W = 1.0            # |net P| below this is not "negative" for the reverse LED
 
@@ -86,6 +86,30 @@ def _carry_forward(code: np.ndarray, initial: bool) -> np.ndarray:
     idx = np.where(code >= 0, np.arange(code.size), -1)
     np.maximum.accumulate(idx, out=idx)
     return np.where(idx >= 0, code[np.maximum(idx, 0)] == 1, initial)
+
+
+def _judged_rms(values: np.ndarray, short: np.ndarray, last: np.ndarray | None) -> np.ndarray:
+    """The rms values the supply and current limits are judged on: a short partial
+    cycle (a fragment at the stream's edge) takes the values of the cycle before it —
+    or, at the very start, of the first whole cycle after it — since the rms of a
+    fragment of a sine says little about the supply."""
+    if not short.any():
+        return values
+    m = short.size
+    prev = np.where(~short, np.arange(m), -1)
+    np.maximum.accumulate(prev, out=prev)
+    nxt = np.where(~short, np.arange(m), m)
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+    out = values.copy()
+    has_prev = prev >= 0
+    out[:, has_prev] = values[:, prev[has_prev]]
+    lead = ~has_prev
+    if last is not None:
+        out[:, lead] = last[:, None]
+    else:
+        use_next = lead & (nxt < m)
+        out[:, use_next] = values[:, nxt[use_next]]
+    return out
 
 
 def _flips(states: np.ndarray, initial: bool) -> np.ndarray:
@@ -157,6 +181,8 @@ class Meter:
         self._closures = {name: 0 for name in self._outputs}
         self._leds = LedStates()
         self._powered = False
+        self._judged_volts: np.ndarray | None = None   # last rms values judged, per element
+        self._judged_amps: np.ndarray | None = None
         self._conditions = _Conditions()
         self.calibration = calibration
         self._calibration_state: Any = None
@@ -385,17 +411,24 @@ class Meter:
     def _process(self, block: CycleBlock, events: list[Event]) -> Update:
         transitions: list[Transition] = []
         led_changes: list[LedChange] = []
-        for lo in range(0, max(block.count, 1), _MAX_CYCLES_PER_STEP):
-            part = block.slice(lo, lo + _MAX_CYCLES_PER_STEP) if block.count > _MAX_CYCLES_PER_STEP else block
-            if part.count:
-                self._step(part, transitions, led_changes, events)
+        step = _MAX_CYCLES_PER_STEP
+        if block.count:
+            # int64 running sums of quanta inside a step must stay below 2**62
+            largest = float(np.abs(block.net_energy_wh).max()) * (1 << 40)
+            step = int(max(1, min(step, (1 << 62) // max(int(largest) + 1, 1))))
+        for lo in range(0, block.count, step):
+            part = block.slice(lo, lo + step) if block.count > step else block
+            self._step(part, transitions, led_changes, events)
         events.sort(key=lambda ev: ev.time_s)
         return Update(block, tuple(transitions), tuple(led_changes), self._leds, tuple(events), self.watt_hours)
 
     def _step(self, b: CycleBlock, transitions: list, led_changes: list, events: list) -> None:
         spec = self.spec
-        volts, amps = b.volts_rms, b.amps_rms
         end_s = b.end_s
+        short = b.partial & (b.duration_s < 0.999 / self.tracking_min_hz)
+        volts = _judged_rms(b.volts_rms, short, self._judged_volts)
+        amps = _judged_rms(b.amps_rms, short, self._judged_amps)
+        self._judged_volts, self._judged_amps = volts[:, -1].copy(), amps[:, -1].copy()
         powered = (volts >= spec.supply_min_v).any(axis=0)
         over_v = volts > spec.supply_max_v
         in_range = ((volts >= spec.supply_min_v) & ~over_v).any(axis=0)
@@ -409,7 +442,7 @@ class Meter:
         negative = net_w < -self.reverse_deadband_w
         big = (amps >= spec.reverse_led_min_current_a).any(axis=0)
         reverse_led = _carry_forward(
-            np.where(~powered, 0, np.where(big, negative.astype(int), -1)), self._leds.reverse
+            np.where(~powered, 0, np.where(big & ~b.partial, negative.astype(int), -1)), self._leds.reverse
         )
 
         # Outputs: energy transitions inside powered runs; forced off while unpowered.
@@ -455,7 +488,7 @@ class Meter:
         led_changes.sort(key=lambda ch: ch.time_s)
         self._leds = LedStates(power=bool(power_led[-1]), load=load, reverse=bool(reverse_led[-1]))
 
-        self._judge_events(b, powered, over_v, starting, negative, net_w, events)
+        self._judge_events(b, volts, amps, powered, over_v, starting, negative, net_w, events)
 
     def _power_outputs(self, on: bool, time_s: float, out: list) -> None:
         """Power lost: every closed output opens. Power back: each output takes the state
@@ -465,10 +498,12 @@ class Meter:
             if target != self._output_on[name]:
                 out.append(Transition(name, target, time_s, "power-restore" if on else "power-loss"))
 
-    def _judge_events(self, b, powered, over_v, starting, negative, net_w, events: list) -> None:
+    def _judge_events(self, b, volts, amps, powered, over_v, starting, negative, net_w, events: list) -> None:
+        """Raise and clear events on the edges of each condition. Current, power-factor,
+        frequency and reverse-power conditions are judged on whole cycles only."""
         spec = self.spec
         t = b.end_s
-        volts, amps = b.volts_rms, b.amps_rms
+        whole = ~b.partial
 
         def edges(key, condition, values, kind, element, raised, cleared, code=None):
             was = self._conditions.active.get(key, False)
@@ -492,12 +527,12 @@ class Meter:
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V above {spec.supply_max_v:g} V — Power LED off, still measuring",
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V back within {spec.supply_max_v:g} V")
             ct = f"CT{k + 1}"
-            over_i = np.where(powered, (amps[k] > spec.max_primary_a).astype(int), -1)
+            over_i = np.where(powered & whole, (amps[k] > spec.max_primary_a).astype(int), -1)
             edges(("oc", k), None, amps[k], "over-current", k + 1,
                   lambda x, ct=ct: f"{ct} {x:.1f} A above the {spec.max_primary_a:g} A maximum (110 % of {spec.ct_rating})",
                   lambda x, ct=ct: f"{ct} {x:.1f} A back within rating", code=over_i)
             pf = b.power_factor[k]
-            judged = powered & (amps[k] >= spec.starting_current_a) & np.isfinite(pf)
+            judged = powered & whole & (amps[k] >= spec.starting_current_a) & np.isfinite(pf)
             low_pf = np.where(judged, (np.abs(pf) < spec.power_factor_min).astype(int), -1)
             edges(("pf", k), None, pf, "low-pf", k + 1,
                   lambda x, k=k: f"element {k + 1} power factor {x:.2f} below {spec.power_factor_min:g}: accuracy not guaranteed",
@@ -509,7 +544,7 @@ class Meter:
         edges("freq", None, np.nan_to_num(f), "frequency", None,
               lambda x: f"line frequency {x:.2f} Hz outside {f_lo:g}–{f_hi:g} Hz (50–60 Hz ± {FREQUENCY_TOLERANCE:.0%})",
               lambda x: f"line frequency {x:.2f} Hz back within range", code=f_code)
-        rev_code = np.where(powered & starting, negative.astype(int), -1)
+        rev_code = np.where(powered & starting & whole, negative.astype(int), -1)
         edges("reverse", None, net_w, "reverse-power", None,
               lambda x: f"net power {x:.1f} W is negative: not registered (check CT orientation and phasing)",
               lambda x: f"net power {x:.1f} W forward again", code=rev_code)

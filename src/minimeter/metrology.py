@@ -108,6 +108,7 @@ class LineCycleState:
     next_index: int = 0                     # absolute index of the next sample to arrive
     tail_start: int = 0                     # absolute index where the open cycle starts
     tail_start_crossing: float = np.nan     # its interpolated crossing position [samples]; NaN if none
+    tail_start_share: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (3e,) see measure_chunk
     tail_volts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     tail_amps: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     last_reference: float = np.nan          # the reference voltage's last sample [V]
@@ -122,6 +123,7 @@ class LineCycleState:
             sample_rate_hz=float(sample_rate_hz),
             tail_volts=np.zeros((elements, 0)),
             tail_amps=np.zeros((elements, 0)),
+            tail_start_share=np.zeros(3 * elements),
         )
 
 
@@ -229,8 +231,15 @@ def measure_chunk(
     hysteresis_v: float = 10.0,
     tracking_min_hz: float = 40.0,
     final: bool = False,
+    reference: np.ndarray | None = None,
 ) -> tuple[CycleBlock, LineCycleState]:
     """Measure the line cycles completed by one chunk of samples.
+
+    Sample ``k`` stands for the interval ``[k, k+1)`` (in samples). A cycle runs from one
+    interpolated zero crossing ``x_a`` to the next ``x_b``; the sample that straddles a
+    crossing is shared between the two cycles in proportion (its *share*), so each
+    cycle integrates exactly one period and the 2ω ripple of v·i cancels in every cycle,
+    while the cycles still tile the stream: what one cycle gets, its neighbour gives up.
 
     Parameters
     ----------
@@ -239,6 +248,8 @@ def measure_chunk(
     hysteresis_v : Schmitt-trigger depth below zero that arms the next crossing [V]
     tracking_min_hz : lowest frequency tracked; longer gaps are cut (dead voltage) [Hz]
     final : the stream ends with this chunk: the open cycle is measured as a partial one
+    reference : (n,) voltage to cut cycles on [V]; None: :func:`reference_voltage` of
+        ``volts`` (pass the same choice with every chunk of a stream)
 
     Returns
     -------
@@ -249,11 +260,22 @@ def measure_chunk(
     base = state.next_index
     max_cycle = max(int(np.ceil(fs / tracking_min_hz)), 2)
 
+    if reference is None:
+        reference = reference_voltage(volts)
     starts, positions, armed, last_low = find_crossings(
-        reference_voltage(volts), hysteresis_v, state.last_reference, state.armed, state.last_low
+        reference, hysteresis_v, state.last_reference, state.armed, state.last_low
     )
+    # The share of each crossing: the part [x, s) of the sample before it, s − 1.
+    if starts.size:
+        prev_v = np.where(starts > 0, volts[:, np.maximum(starts - 1, 0)], _last_column(state.tail_volts, starts.size))
+        prev_a = np.where(starts > 0, amps[:, np.maximum(starts - 1, 0)], _last_column(state.tail_amps, starts.size))
+        shares = _products(prev_v, prev_a) * (starts - positions)
+    else:
+        shares = np.zeros((3 * e, 0))
+
     real = np.concatenate(([state.tail_start], base + starts))
     real_pos = np.concatenate(([state.tail_start_crossing], base + positions))
+    real_share = np.concatenate((state.tail_start_share[:, None], shares), axis=1)
     forced = _forced_cuts(real, max_cycle)
     last = int(real[-1])  # forced cuts lie strictly inside the gaps between crossings
     tail_cut_count = max((base + n - 1 - last) // max_cycle, 0)
@@ -262,12 +284,14 @@ def measure_chunk(
 
     bounds = np.concatenate((real, forced))
     bound_pos = np.concatenate((real_pos, np.full(forced.size, np.nan)))
+    bound_share = np.concatenate((real_share, np.zeros((3 * e, forced.size))), axis=1)
     order = np.argsort(bounds, kind="stable")
-    bounds, bound_pos = bounds[order], bound_pos[order]
+    bounds, bound_pos, bound_share = bounds[order], bound_pos[order], bound_share[:, order]
     end = base + n
     if final and bounds[-1] < end:
         bounds = np.concatenate((bounds, [end]))
         bound_pos = np.concatenate((bound_pos, [np.nan]))
+        bound_share = np.concatenate((bound_share, np.zeros((3 * e, 1))), axis=1)
 
     m = bounds.size - 1
     if m > 0:
@@ -281,20 +305,22 @@ def measure_chunk(
             lo, hi = first_end - base, int(bounds[-1]) - base
             rel = (bounds[1:-1] - base - lo).astype(np.int64)
             sums[:, 1:] = _segment_sums(_products(volts[:, lo:hi], amps[:, lo:hi]), rel)
-        counts = np.diff(bounds).astype(float)
+        sums += bound_share[:, :-1] - bound_share[:, 1:]
+        edge = np.where(np.isnan(bound_pos), bounds, bound_pos)     # where each cycle starts [samples]
+        width = np.diff(edge)                                       # its length [samples]
         vi, vv, ii = sums[:e], sums[e:2 * e], sums[2 * e:]
         a_pos, b_pos = bound_pos[:-1], bound_pos[1:]
         with np.errstate(invalid="ignore"):
             frequency = fs / (b_pos - a_pos)
         block = CycleBlock(
-            start_s=bounds[:-1] / fs,
-            duration_s=counts / fs,
+            start_s=edge[:-1] / fs,
+            duration_s=width / fs,
             frequency_hz=frequency,
             partial=np.isnan(a_pos) | np.isnan(b_pos),
-            power_w=vi / counts,
+            power_w=vi / width,
             energy_wh=vi / fs / SECONDS_PER_HOUR,
-            volts_rms=np.sqrt(vv / counts),
-            amps_rms=np.sqrt(ii / counts),
+            volts_rms=np.sqrt(np.maximum(vv, 0.0) / width),
+            amps_rms=np.sqrt(np.maximum(ii, 0.0) / width),
         )
     else:
         block = CycleBlock.empty(e)
@@ -307,13 +333,14 @@ def measure_chunk(
     else:
         tail_v = np.concatenate((state.tail_volts, volts), axis=1)
         tail_a = np.concatenate((state.tail_amps, amps), axis=1)
-    reference_last = float(reference_voltage(volts[:, -1:])[0]) if n else state.last_reference
+    reference_last = float(reference[-1]) if n else state.last_reference
     new_state = LineCycleState(
         elements=e,
         sample_rate_hz=fs,
         next_index=end,
         tail_start=tail_from,
         tail_start_crossing=float(bound_pos[-1]),
+        tail_start_share=bound_share[:, -1].copy(),
         tail_volts=tail_v,
         tail_amps=tail_a,
         last_reference=reference_last,
@@ -321,3 +348,10 @@ def measure_chunk(
         last_low=last_low,
     )
     return block, new_state
+
+
+def _last_column(tail: np.ndarray, count: int) -> np.ndarray:
+    """The tail's last sample per channel, broadcast to ``count`` columns (zeros if empty)."""
+    if tail.shape[1] == 0:
+        return np.zeros((tail.shape[0], count))
+    return np.repeat(tail[:, -1:], count, axis=1)
