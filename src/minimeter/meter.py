@@ -71,12 +71,7 @@ class Update:
     led_changes: tuple[LedChange, ...]
     leds: LedStates
     events: tuple[Event, ...]
-    watt_hours: float
-
-    @property
-    def energy_wh(self) -> float:
-        """Registered energy added by these cycles [Wh] (approximate float view)."""
-        return float(self.cycles.net_energy_wh.sum())
+    watt_hours: float          # the register after this update [Wh]
 
 
 def _carry_forward(code: np.ndarray, initial: bool) -> np.ndarray:
@@ -505,19 +500,19 @@ class Meter:
         t = b.end_s
         whole = ~b.partial
 
-        def edges(key, condition, values, kind, element, raised, cleared, code=None):
+        def edges(key, condition, values, kind, element, raised, cleared, code=None, times=t):
             was = self._conditions.active.get(key, False)
             states = condition if code is None else _carry_forward(code, was)
             for i in _flips(states, was):
                 on = bool(states[i])
-                events.append(Event(float(t[i]), kind, on, element, float(values[i]),
+                events.append(Event(float(times[i]), kind, on, element, float(values[i]),
                                     raised(float(values[i])) if on else cleared(float(values[i]))))
             if states.size:
                 self._conditions.active[key] = bool(states[-1])
 
         edges("power", ~powered, volts.max(axis=0), "power-loss", None,
               lambda x: f"power lost: supply {x:.1f} V below {spec.supply_min_v:g} V — registering stopped, register kept",
-              lambda x: f"power restored: supply {x:.1f} V")
+              lambda x: f"power restored: supply {x:.1f} V", times=b.start_s)   # as the outputs and Power LED
         for k in range(b.elements):
             leg = f"L{k + 1}"
             edges(("uv", k), volts[k] < spec.supply_min_v, volts[k], "under-voltage", k + 1,

@@ -513,8 +513,8 @@ def ideal_source(
     noise_a_rms: float = 0.0,
     seed: int = 0,
 ) -> SyntheticSource:
-    """A correctly installed meter: L1 (and L2) on their legs, CT1 on L1's conductor and
-    CT2 on L2's, arrows towards the source... i.e. towards the loads' supply (SPEC S3.2)."""
+    """A correctly installed meter: L1 (and L2) landed on their legs, CT1 on L1's conductor
+    and CT2 on L2's, each with its arrow towards the source (SPEC S3.2)."""
     if elements == 2 and service.kind == "single":
         raise InvalidLoad("a dual-element meter needs a split-phase or network service (L1, L2, N)")
     currents = conductor_currents(service, loads)
