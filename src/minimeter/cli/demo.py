@@ -55,7 +55,7 @@ def demo_command(wall_seconds: float, hours: float) -> None:
     result.analytic_element_wh = source.energy_wh(0.0, duration_s)
     result.analytic_delivered_wh = source.delivered_energy_wh(0.0, duration_s)
     result.closures = {name: meter.closures(name) for name in meter.output_names}
-    print_summary(console, meter, result)
+    print_summary(console, meter, result, panel=False)
     console.print(f"[bold]The day: {result.registered_wh / 1000:.3f} kWh[/]; closures "
                   + ", ".join(f"output {k}: {v}" for k, v in result.closures.items())
                   + f" — registered vs analytic {'[green]PASS[/]' if result.passed else '[red]FAIL[/]'}")

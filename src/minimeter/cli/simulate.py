@@ -20,9 +20,11 @@ from ._panel import front_panel
 PROGRESS_MIN_SECONDS = 3600.0     # show a progress bar for runs longer than this (simulated)
 
 
-def print_summary(console: Console, meter: Meter, result: SimulationResult) -> None:
-    """The front panel and the registered-against-analytic table."""
-    console.print(front_panel(meter, result.duration_s))
+def print_summary(console: Console, meter: Meter, result: SimulationResult, *, panel: bool = True) -> None:
+    """The front panel (unless a live one is already on screen) and the
+    registered-against-analytic table."""
+    if panel:
+        console.print(front_panel(meter, result.duration_s))
     table = Table(title="Registered against analytic energy", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
