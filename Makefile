@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/minimeter demo
+	$(BIN)/minimeter run
 
 test: $(STAMP)
+	@test -x /usr/bin/chromium || sh scripts/install-chromium.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

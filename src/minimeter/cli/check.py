@@ -1,0 +1,37 @@
+"""``minimeter check INSTALLATION.toml``: the manual's §3.9 "Testing the Installation"
+(SPEC S11.1) on a simulated installation — a PASS/FAIL line per test with the measured
+value and, on FAIL, the manual's instruction."""
+
+from __future__ import annotations
+
+import click
+
+from ..diagnostics import check_installation
+from ..installation import load_installation
+from ._args import parse_duration
+
+
+@click.command("check")
+@click.argument("installation", type=click.Path(dir_okay=False))
+@click.option("--max-time", default="2h", show_default=True,
+              help="Longest simulated time to wait for the Load LED to pulse: 10min, 2h, …")
+def check_command(installation: str, max_time: str) -> None:
+    """Test an installation as the manual's §3.9 says: supply voltage per leg and the
+    Power LED, the reverse phase LED (needs a load of at least 1 A), and the Load LED
+    pulsing at 50 % duty under constant load. Exit status 1 when a test fails."""
+    setup = load_installation(installation)
+    result = check_installation(setup, max_s=parse_duration(max_time))
+    click.echo(f"Testing the installation (manual §3.9): {setup.name} — {setup.spec.model_number}, "
+               f"{result.simulated_s / 60:.0f} min simulated")
+    section = None
+    for line in result.lines:
+        if line.section != section:
+            section = line.section
+            click.echo(f"\n{section}")
+        click.echo(f"  {line.line()}")
+    click.echo("\nall tests passed" if result.passed else "\nsome tests FAILED")
+    if not result.passed:
+        raise SystemExit(1)
+
+
+COMMANDS = [check_command]

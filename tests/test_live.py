@@ -1,0 +1,143 @@
+"""The live meter (issue 5): commits at each Kh = 10 closure (S10.1), restarts from the
+store (S5.2, S10.1), live load and fault changes on the same meter, LEDs in simulated time."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from minimeter.errors import MinimeterError
+from minimeter.installation import default_installation
+from minimeter.live import ControlError, LiveMeter
+from minimeter.service import Load
+from minimeter.store import Store
+
+from .test_live_support import QUANTA_PER_WH, constant_installation
+
+
+class _RecordingStore(Store):
+    """A real store that also remembers every committed register [Wh]."""
+
+    committed: list
+
+    def commit(self, state, **kw):
+        super().commit(state, **kw)
+        self.committed.append(state.register_quanta / QUANTA_PER_WH)
+
+
+def test_s10_1_commits_at_each_kh10_closure_and_opening(tmp_path):
+    # 4800 W for 30 minutes = 2400 Wh: 240 Kh = 10 pulses, 480 changes of the output, so at
+    # least 480 commits and never more than 5 Wh (+ one line cycle: 4800 W / 60 Hz / 3600 h
+    # = 0.022 Wh) unstored: a crash loses less than one pulse's energy (S10.1).
+    base = Store.open(tmp_path / "m.sqlite3")
+    store = _RecordingStore(base._db, base.path)
+    store.committed = []
+    live = LiveMeter(constant_installation((2400.0, "L1"), (2400.0, "L2")), store=store, speed=0)
+    live.run(threading.Event(), hours=0.5)
+    steps = [b - a for a, b in zip([0.0] + store.committed, store.committed)]
+    assert store.committed[-1] == pytest.approx(2400.0, abs=1e-6)
+    assert len(store.committed) >= 480
+    assert max(steps) <= 5.0 + 4800 / 60 / 3600 + 1e-9 < 10.0
+    assert min(steps) >= 0.0                                    # S5.2: never backwards
+
+
+def test_s10_1_restart_continues_register_outputs_and_clock(tmp_path):
+    # 1200 W on L1: 20 min → 400 Wh; restart from the store; 0.53 h more → 636 Wh: 1036 Wh.
+    path = tmp_path / "m.sqlite3"
+    inst = constant_installation((1200.0, "L1"))
+    first = LiveMeter(inst, store=Store.open(path), speed=0)
+    first.run(threading.Event(), hours=1 / 3)
+    assert first.meter.watt_hours == pytest.approx(400.0, abs=1e-6)
+    second = LiveMeter(inst, store=Store.open(path), speed=0)
+    assert second.meter.register_quanta == first.meter.register_quanta
+    assert second.time_s == pytest.approx(1200.0)
+    second.run(threading.Event(), hours=0.53)
+    assert second.meter.watt_hours == pytest.approx(1036.0, abs=1e-6)
+    # lifetime closures continue: floor(1036 / 10) = 103, floor(1036 / 100) = 10, floor(1036 / 1000) = 1
+    assert {n: second.closures(n) for n in ("10", "100", "1000")} == {"10": 103, "100": 10, "1000": 1}
+    # S6.1 output states follow the register: 1036 mod 10 = 6 ≥ 5 → OFF; mod 100 = 36 < 50 → ON
+    assert not second.meter.output_on("10")
+    assert second.meter.output_on("100") and second.meter.output_on("1000")
+
+
+def test_s7_2_load_led_changes_every_90_s_at_200_w():
+    # SPEC S7.2's worked example: at a constant 200 W the load LED is on 1.5 min, off 1.5 min.
+    live = LiveMeter(constant_installation((200.0, "L1")), speed=0)
+    live.advance_to(600.0)
+    live.publish()
+    load = [(state, t) for led, state, t in live.latest.led_changes if led == "load"]
+    assert [s for s, _ in load] == [True, False, True, False, True, False, True]
+    assert [t for _, t in load] == pytest.approx([0.0, 90.0, 180.0, 270.0, 360.0, 450.0, 540.0], abs=1e-6)
+
+
+def test_live_fault_switch_feeds_the_same_meter_from_now_on():
+    # 200 W on L1 and 1000 W on L2 for 10 min: 1200 W × 1/6 h = 200 Wh.
+    # Then CT2 reversed: net 200 − 1000 = −800 W → nothing registers, the reverse LED
+    # lights (CT2 carries 1000/120 = 8.3 A ≥ 1 A) and 800 W × 1/6 h = 133.3 Wh go to
+    # the reverse register. Clearing the fault brings registration back.
+    live = LiveMeter(constant_installation((200.0, "L1"), (1000.0, "L2")), speed=0)
+    meter = live.meter
+    live.advance_to(600.0)
+    assert meter.watt_hours == pytest.approx(200.0, abs=1e-6)
+    live.inject_fault("ct-reversed", ct="CT2")
+    live.advance_to(1200.0)
+    snap = live.publish()
+    assert live.meter is meter
+    assert meter.watt_hours == pytest.approx(200.0, abs=1e-6)
+    assert snap.reverse_led and snap.faults == ("ct-reversed(ct=CT2)",)
+    assert snap.reverse_watt_hours == pytest.approx(800 / 6, abs=1e-6)
+    assert ("reverse-power", None) in snap.active_events
+    live.clear_faults()
+    live.advance_to(1800.0)
+    assert meter.watt_hours == pytest.approx(400.0, abs=1e-6)
+    assert live.analytic()[1] == pytest.approx(400.0, abs=1e-6)
+
+
+def test_live_loads_added_and_removed():
+    live = LiveMeter(constant_installation((600.0, "L1")), speed=0)
+    live.advance_to(600.0)                                   # 600 W × 1/6 h = 100 Wh
+    live.add_load(Load(3000.0, 1.0, connection="L1-L2", name="range"))
+    live.advance_to(1200.0)                                  # 3600 W × 1/6 h = 600 Wh
+    live.remove_load(0)
+    live.advance_to(1800.0)                                  # 3000 W × 1/6 h = 500 Wh
+    assert live.meter.watt_hours == pytest.approx(1200.0, abs=1e-6)
+    assert live.loads_text() == ("range",)
+    with pytest.raises(ControlError):
+        live.remove_load(5)
+    with pytest.raises(MinimeterError):
+        live.inject_fault("no-such-fault")
+
+
+def test_household_day_repeats_each_simulated_day():
+    # Two days of the built-in household register exactly twice one day.
+    day = LiveMeter(default_installation(), speed=0)
+    day.advance_to(86400.0)
+    e1 = day.meter.register_quanta
+    day.advance_to(2 * 86400.0)
+    assert day.meter.register_quanta == pytest.approx(2 * e1, rel=1e-12)
+    per, delivered = day.analytic()
+    assert delivered == pytest.approx(2 * e1 / QUANTA_PER_WH, rel=1e-9)
+
+
+def test_speed_must_be_finite_and_not_negative():
+    with pytest.raises(MinimeterError, match="speed"):
+        LiveMeter(constant_installation((100.0, "L1")), speed=-1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--speed", "-1"], "--speed"),
+    (["--mqtt", "http://broker"], "mqtt://"),
+    (["--port", "18123", "--modbus-port", "18123"], "different ports"),
+    (["--fault", "gremlins"], "gremlins"),
+    (["--load", "lots@L9"], "L9"),
+])
+def test_run_bad_options_are_one_line_errors(args, message):
+    from click.testing import CliRunner
+
+    from minimeter.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--no-store", "--no-panel", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
