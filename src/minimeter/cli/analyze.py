@@ -1,0 +1,219 @@
+"""``minimeter analyze FILE`` (metrology only, any number of elements) and
+``minimeter meter FILE`` (the whole meter fed from a recording)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..analysis import HYSTERESIS_FRACTION, analyze, cycle_rows
+from ..errors import MinimeterError
+from ..io import DEFAULT_CHUNK_FRAMES, MAP_HELP, ChannelMap, InvalidRecording, open_recording
+from ..meter import Meter
+from ._args import meter_options
+from ._panel import front_panel
+
+
+def _reader_options(func):
+    options = [
+        click.option("--map", "channel_map", default=None, metavar="MAP", help=MAP_HELP + " (default: pair V and A channels)."),
+        click.option("--columns", default=None, help="CSV: the sample columns, comma-separated (default: all but time)."),
+        click.option("--sample-rate", type=float, default=None, help="CSV: the sample rate [Hz] (default: from the time column)."),
+        click.option("--names", default=None, help="WAV: channel names, comma-separated (default: the .wav.json sidecar)."),
+        click.option("--scales", default=None, help="WAV: per-channel full-scale values [V or A], comma-separated."),
+        click.option("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES, show_default=True, help="Frames per chunk read."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _open(path, columns, sample_rate, names, scales):
+    opts = {}
+    if columns:
+        opts["columns"] = [c.strip() for c in columns.split(",")]
+    if sample_rate:
+        opts["sample_rate_hz"] = sample_rate
+    if names:
+        opts["names"] = [n.strip() for n in names.split(",")]
+    if scales:
+        try:
+            opts["scales"] = [float(s) for s in scales.split(",")]
+        except ValueError:
+            raise InvalidRecording(f"--scales {scales!r}: expected numbers, comma-separated") from None
+    return open_recording(path, **opts)
+
+
+class _CycleWriter:
+    """Per-cycle rows to CSV (streamed) or JSON (collected)."""
+
+    def __init__(self, path: str | None, channel_map_holder: list) -> None:
+        self.path = Path(path) if path else None
+        self.index = 0
+        self.rows: list[dict] = []
+        self._csv = None
+        self._fh = None
+        self._map = channel_map_holder
+
+    def __call__(self, block) -> None:
+        if self.path is None:
+            return
+        rows = cycle_rows(block, self.index, self._map[0] if self._map else None)
+        self.index += block.count
+        if self.path.suffix.lower() == ".json":
+            self.rows.extend(rows)
+            return
+        if self._csv is None:
+            self._fh = open(self.path, "w", newline="")
+            self._csv = csv.DictWriter(self._fh, fieldnames=list(rows[0]))
+            self._csv.writeheader()
+        self._csv.writerows(rows)
+
+    def close(self) -> None:
+        if self.path is None:
+            return
+        if self.path.suffix.lower() == ".json":
+            self.path.write_text(json.dumps(self.rows, indent=1))
+        elif self._fh is not None:
+            self._fh.close()
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
+
+
+@click.command("analyze")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_reader_options
+@click.option("--hysteresis", type=float, default=None,
+              help=f"Zero-crossing hysteresis [V] (default: {HYSTERESIS_FRACTION:.0%} of the L1 peak).")
+@click.option("--cycles-out", type=click.Path(dir_okay=False), default=None,
+              help="Write the per-cycle table to this .csv or .json file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
+def analyze_command(file, channel_map, columns, sample_rate, names, scales, chunk_frames, hysteresis, cycles_out, as_json):
+    """Metrology only: line cycles of a recording (COMTRADE, CSV, WAV, NPZ), any number
+    of elements — per-cycle table and a summary per element and in total."""
+    reader = _open(file, columns, sample_rate, names, scales)
+    cmap = ChannelMap.parse(channel_map) if channel_map else None
+    holder = [cmap]
+    writer = _CycleWriter(cycles_out, holder)
+    try:
+        summary = analyze(reader, cmap, chunk_frames=chunk_frames, hysteresis_v=hysteresis, on_block=writer)
+    finally:
+        writer.close()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2, default=float))
+        return
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    info = summary.info
+    console.print(f"[bold]{info.path}[/] — {info.format}, {info.channels} channels, {info.sample_rate_hz:,.3f} Hz, "
+                  f"{info.frame_count:,} frames ({info.duration_s:.4f} s)")
+    for note in info.notes:
+        console.print(f"  note: {note}")
+    console.print(f"channel map {summary.channel_map.text()}; cycles cut on element 1's voltage, "
+                  f"hysteresis {summary.hysteresis_v:.3g} V; {summary.whole_cycles} whole cycles "
+                  f"({summary.whole_duration_s:.6f} s) of {summary.cycles}")
+    table = Table(title="Per element, over whole cycles")
+    for col in ("element", "V", "I", "Vrms [V]", "Irms [A]", "P [W]", "PF", "E whole [Wh]", "E all [Wh]"):
+        table.add_column(col, justify="right")
+    for e in summary.elements:
+        table.add_row(str(e.element), e.voltage_channel, e.current_channel, _fmt(e.volts_rms), _fmt(e.amps_rms),
+                      _fmt(e.power_w), _fmt(e.power_factor, 4), _fmt(e.energy_wh, 6), _fmt(e.energy_all_wh, 6))
+    table.add_row("total", "", "", "", "", _fmt(summary.total_power_w), "", _fmt(summary.total_energy_wh, 6),
+                  _fmt(summary.total_energy_all_wh, 6), style="bold")
+    console.print(table)
+    console.print(f"frequency {_fmt(summary.frequency_hz, 4)} Hz (mean of whole cycles)")
+    if cycles_out:
+        console.print(f"per-cycle table written to {cycles_out}")
+
+
+@click.command("meter")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_reader_options
+@meter_options
+@click.option("--calibration", "calibration_file", type=click.Path(dir_okay=False), default=None,
+              help="A calibration file written by `minimeter calibrate`.")
+@click.option("--hysteresis", type=float, default=None,
+              help=f"Zero-crossing hysteresis [V] (default: {HYSTERESIS_FRACTION:.0%} of the reference peak).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON only.")
+def meter_command(file, channel_map, columns, sample_rate, names, scales, chunk_frames, model, ct_rating, ct_ratio,
+                  register, t_suffix, calibration_file, hysteresis, as_json):
+    """The whole meter (register, outputs, LEDs, events) fed from a recording."""
+    reader = _open(file, columns, sample_rate, names, scales)
+    info = reader.info
+    calibration = None
+    if calibration_file:
+        from ..calibration import load_calibration
+
+        calibration = load_calibration(calibration_file)
+    chunks = reader.chunks(chunk_frames)
+    first = next(chunks, None)
+    if first is None:
+        raise InvalidRecording(f"{info.path}: the recording holds no samples")
+    cmap = ChannelMap.parse(channel_map) if channel_map else ChannelMap.automatic(info, first)
+    resolved = cmap.resolve(info)
+    probe = Meter.for_model(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix)
+    if resolved.elements != probe.spec.elements:
+        raise MinimeterError(
+            f"the channel map {cmap.text()!r} gives {resolved.elements} element(s); a {probe.spec.prefix} meter has "
+            f"{probe.spec.elements} — pass --map with {probe.spec.elements} VCHAN:ICHAN pair(s)"
+        )
+    volts0, _ = resolved.split(first)
+    reference = volts0[0] if volts0.shape[0] == 1 else volts0[0] - volts0[1]
+    hyst = hysteresis if hysteresis is not None else max(HYSTERESIS_FRACTION * float(np.abs(reference).max()), 1e-9)
+    meter = Meter.for_model(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix,
+                            hysteresis_v=hyst, calibration=calibration)
+    events, transitions = [], 0
+    console = Console(stderr=as_json)
+    long_run = info.duration_s >= 3600
+    with Progress(TextColumn("metering"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"), TimeRemainingColumn(),
+                  console=console, disable=not long_run or as_json, transient=True) as progress:
+        task = progress.add_task("meter", total=info.frame_count)
+        done = 0
+        for frames in _chain(first, chunks):
+            volts, amps = resolved.split(frames)
+            update = meter.feed(volts, amps, info.sample_rate_hz)
+            events.extend(update.events)
+            transitions += len(update.transitions)
+            done += frames.shape[1]
+            progress.update(task, completed=done)
+        update = meter.close()
+        events.extend(update.events)
+        transitions += len(update.transitions)
+    payload = {
+        "recording": info.as_dict(), "channel_map": cmap.text(), "model": meter.spec.model_number,
+        "hysteresis_v": hyst, "calibration": calibration_file,
+        "watt_hours": meter.watt_hours, "register_quanta": meter.register_quanta,
+        "reverse_watt_hours": meter.reverse_watt_hours, "lcd": meter.lcd_text, "counter": meter.counter_value,
+        "closures": {name: meter.closures(name) for name in meter.output_names}, "transitions": transitions,
+        "leds": meter.leds.__dict__, "events": [ev.__dict__ for ev in events[:1000]], "events_total": len(events),
+    }
+    if as_json:
+        click.echo(json.dumps(payload, indent=2, default=float))
+        return
+    console.print(front_panel(meter, info.duration_s))
+    console.print(f"{info.path}: {info.frame_count:,} frames at {info.sample_rate_hz:,.3f} Hz, map {cmap.text()}"
+                  + (f", calibration {calibration_file}" if calibration_file else ""))
+    console.print(f"registered {meter.watt_hours:.6f} Wh; reverse (not registered) {meter.reverse_watt_hours:.6f} Wh; "
+                  f"closures {payload['closures']}")
+    for ev in events[:20]:
+        console.print(f"  {ev.time_s:10.4f} s  {'raised ' if ev.active else 'cleared'} {ev.kind:14s} {ev.message}")
+    if len(events) > 20:
+        console.print(f"  … {len(events) - 20} more event(s)")
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+COMMANDS = [analyze_command, meter_command]
