@@ -275,3 +275,25 @@ def test_s4_1_secondary_amps_are_multiplied_by_the_ct_ratio():
     meter.close()
     assert run_secondary.cycles.amps_rms[0, 5] == pytest.approx(100.0, rel=2e-3)   # 0.05 × 2000
     assert meter.watt_hours == pytest.approx(120 * 100 * 60 / 3600, rel=1e-4)
+
+
+@pytest.mark.parametrize("supply_v", [102.0, 138.0])
+def test_s7_1_supply_exactly_at_the_limits_is_in_range(supply_v):
+    """The manual's range is 102–138 V inclusive: a supply held exactly at a limit powers
+    the meter, lights the Power LED and registers in full (6 A for 60 s, hand figure)."""
+    fs = 2000.0
+    volts, amps = sine_frames(60.0, fs, volts_rms=(supply_v,), amps_rms=(6.0,))
+    meter = Meter.for_model("MO")
+    out = run(meter, volts, amps, fs)
+    assert meter.leds.power is True
+    assert not [ev for ev in out["events"] if ev.kind in ("power-loss", "over-voltage", "under-voltage")]
+    assert meter.watt_hours == pytest.approx(supply_v * 6.0 * 60 / 3600, rel=1e-4)
+
+
+def test_s4_5_registers_at_exactly_the_starting_current():
+    """STANDARDS row 11: 0.2 A on a 200 A meter must register: 120 V · 0.2 A · 600 s = 4 Wh."""
+    fs = 2000.0
+    volts, amps = sine_frames(600.0, fs, amps_rms=(0.2,))
+    meter = Meter.for_model("MO", ct_rating="200A")
+    run(meter, volts, amps, fs)
+    assert meter.watt_hours == pytest.approx(4.0, rel=1e-4)
