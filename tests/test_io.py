@@ -129,7 +129,7 @@ def test_s4_2_analysis_is_the_same_whatever_the_chunking(chunk):
 
 def _write_binary_comtrade(path: Path, counts: np.ndarray, a, b, fs: float, fmt="BINARY", eof=True) -> None:
     n_a, n = counts.shape
-    cfg = [f"station,dev,1999", f"{n_a},{n_a}A,0D"]
+    cfg = ["station,dev,1999", f"{n_a},{n_a}A,0D"]
     for k in range(n_a):
         unit = "V" if k % 2 == 0 else "A"
         cfg.append(f"{k + 1},ch{k + 1},,,{unit},{a[k]},{b[k]},0,-32767,32767,1,1,P")

@@ -15,7 +15,7 @@ from .conftest import sine_frames
 
 
 def test_s4_2_cycles_tile_the_stream_with_partial_edges():
-    fs, f = 7812.5, 60.0
+    fs = 7812.5
     volts, amps = sine_frames(1.0, fs, amps_rms=(5.0,), volt_angle_deg=(37.0,))
     block, state = measure_chunk(volts, amps, LineCycleState.start(1, fs))
     tail, _ = measure_chunk(np.zeros((1, 0)), np.zeros((1, 0)), state, final=True)

@@ -37,7 +37,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -173,6 +173,56 @@ class _Measured:
     mean_a: np.ndarray        # (e,) [A]
 
 
+@dataclass(frozen=True)
+class CycleAverages:
+    """Averages over the whole line cycles of a steady signal, after settling."""
+
+    volts_rms: np.ndarray     # (e,) calibrated [V]
+    amps_rms: np.ndarray      # (e,) calibrated [A]
+    power_w: np.ndarray       # (e,) calibrated [W]
+    mean_v: np.ndarray        # (e,) mean of the raw (uncalibrated) samples: the offset [V]
+    mean_a: np.ndarray        # (e,) [A]
+    seconds: float            # whole cycles averaged [s]
+    cycles: int
+
+
+def average_whole_cycles(chunks: Iterable[tuple[np.ndarray, np.ndarray]], calibration: Calibration,
+                         elements: int, sample_rate_hz: float, *, settle_s: float,
+                         hysteresis_v: float) -> CycleAverages | None:
+    """Stream raw ``(volts, amps)`` chunks, each (e, n), through ``calibration`` and the
+    line-cycle metrology; average P, Vrms and Irms over the whole cycles that start after
+    ``settle_s`` [s] (weighted by duration), and the raw samples' means after it. None if
+    no whole cycle was measured. The one measuring loop of both calibration sources."""
+    fs = sample_rate_hz
+    cal_state = calibration.initial_state(elements, fs)
+    line = LineCycleState.start(elements, fs)
+    settle = int(round(settle_s * fs))
+    sums = np.zeros((5, elements))
+    duration, count, k0, cycles = 0.0, 0, 0, 0
+    for v, a in chunks:
+        n = v.shape[1]
+        if k0 + n > settle:
+            lo = max(settle - k0, 0)
+            sums[3] += v[:, lo:].sum(axis=1)
+            sums[4] += a[:, lo:].sum(axis=1)
+            count += n - lo
+        k0 += n
+        v, a, cal_state = calibration.apply(v, a, fs, cal_state)
+        block, line = measure_chunk(v, a, line, hysteresis_v=hysteresis_v, reference=v[0])
+        keep = ~block.partial & (block.start_s >= settle_s)
+        if keep.any():
+            d = block.duration_s[keep]
+            sums[0] += (block.volts_rms[:, keep] ** 2 * d).sum(axis=1)
+            sums[1] += (block.amps_rms[:, keep] ** 2 * d).sum(axis=1)
+            sums[2] += (block.power_w[:, keep] * d).sum(axis=1)
+            duration += float(d.sum())
+            cycles += int(keep.sum())
+    if duration <= 0 or count == 0:
+        return None
+    return CycleAverages(np.sqrt(sums[0] / duration), np.sqrt(sums[1] / duration), sums[2] / duration,
+                         sums[3] / count, sums[4] / count, duration, cycles)
+
+
 def _measure(front_end: FrontEnd, calibration: Calibration, elements: int, volts_rms: float, amps_rms: float,
              power_factor: float, lagging: bool, frequency_hz: float, sample_rate_hz: float,
              seconds: float, settle_s: float) -> _Measured:
@@ -182,36 +232,20 @@ def _measure(front_end: FrontEnd, calibration: Calibration, elements: int, volts
     load = Load(volts_rms * amps_rms * power_factor, power_factor, leading=not lagging)
     source = ideal_source(service, (load,), 1)
     fs = sample_rate_hz
-    fe_state = front_end.initial_state(elements, fs)
-    cal_state = calibration.initial_state(elements, fs)
-    line = LineCycleState.start(elements, fs)
-    settle = int(settle_s * fs)
-    sums = np.zeros((5, elements))
-    duration = 0.0
-    count = 0
-    for frames in source.frames(seconds, fs, 1 << 15):
-        v = np.repeat(frames.volts, elements, axis=0)
-        a = np.repeat(frames.amps, elements, axis=0)
-        v, a, fe_state = front_end.apply(v, a, fs, fe_state)
-        k0 = int(round(frames.start_s * fs))
-        if k0 + v.shape[1] > settle:
-            lo = max(settle - k0, 0)
-            sums[3] += v[:, lo:].sum(axis=1)
-            sums[4] += a[:, lo:].sum(axis=1)
-            count += v.shape[1] - lo
-        v, a, cal_state = calibration.apply(v, a, fs, cal_state)
-        block, line = measure_chunk(v, a, line, hysteresis_v=0.1 * volts_rms, reference=v[0])
-        keep = ~block.partial & (block.start_s >= settle_s)
-        if keep.any():
-            d = block.duration_s[keep]
-            sums[0] += (block.volts_rms[:, keep] ** 2 * d).sum(axis=1)
-            sums[1] += (block.amps_rms[:, keep] ** 2 * d).sum(axis=1)
-            sums[2] += (block.power_w[:, keep] * d).sum(axis=1)
-            duration += float(d.sum())
-    if duration <= 0:
+
+    def chunks():
+        fe_state = front_end.initial_state(elements, fs)
+        for frames in source.frames(seconds, fs, 1 << 15):
+            v = np.repeat(frames.volts, elements, axis=0)
+            a = np.repeat(frames.amps, elements, axis=0)
+            v, a, fe_state = front_end.apply(v, a, fs, fe_state)
+            yield v, a
+
+    got = average_whole_cycles(chunks(), calibration, elements, fs, settle_s=settle_s,
+                               hysteresis_v=0.1 * volts_rms)
+    if got is None:
         raise InvalidFrontEnd("calibration run too short: no whole line cycle measured")
-    return _Measured(np.sqrt(sums[0] / duration), np.sqrt(sums[1] / duration), sums[2] / duration,
-                     sums[3] / count, sums[4] / count)
+    return _Measured(got.volts_rms, got.amps_rms, got.power_w, got.mean_v, got.mean_a)
 
 
 def calibrate(

@@ -561,7 +561,6 @@ def check_installation(installation, *, max_s: float = CHECK_MAX_S) -> CheckResu
     source = installation.source()
     step_cycles = int(round(60.0 * source.frequency_hz))
     volts_max = np.zeros(spec.elements)
-    volts_last = np.zeros(spec.elements)
     amps_max = 0.0
     led_changes: list[tuple[float, bool]] = []
     power_led_ever_off = False
@@ -573,7 +572,6 @@ def check_installation(installation, *, max_s: float = CHECK_MAX_S) -> CheckResu
         update = meter.feed_cycles(block)
         reached = float(block.end_s[-1])
         volts_max = np.maximum(volts_max, block.volts_rms.max(axis=1))
-        volts_last = block.volts_rms[:, -1]
         amps_max = max(amps_max, float(block.amps_rms.max()))
         power_led_ever_off |= any(not ch.state for ch in update.led_changes if ch.led == "power")
         led_changes += [(ch.time_s, ch.state) for ch in update.led_changes if ch.led == "load"]

@@ -24,7 +24,7 @@ from .catalog import MeterSpec, meter_spec
 from .errors import InvalidSamples, MinimeterError
 from .metrology import CycleBlock, LineCycleState, measure_chunk
 from .outputs import Transition, find_transitions, output_state
-from .register import counter_reading, lcd_text, quanta_for_wh, to_quanta, watt_hours
+from .register import counter_reading, lcd_text, to_quanta, watt_hours
 
 _MAX_CYCLES_PER_STEP = 1 << 20      # cycles judged at once (also bounded so int64 sums of quanta cannot overflow)
 FREQUENCY_TOLERANCE = 0.02          # ±2 % around 50–60 Hz before a frequency event (49.0–61.2 Hz)
