@@ -509,6 +509,7 @@ class Meter:
         spec = self.spec
         t = b.end_s
         whole = ~b.partial
+        power_factor = b.power_factor           # (e, m), computed once
 
         def edges(key, condition, values, kind, element, raised, cleared, code=None, times=t):
             was = self._conditions.active.get(key, False)
@@ -536,7 +537,7 @@ class Meter:
             edges(("oc", k), None, amps[k], "over-current", k + 1,
                   lambda x, ct=ct: f"{ct} {x:.1f} A above the {spec.max_primary_a:g} A maximum (110 % of {spec.ct_rating})",
                   lambda x, ct=ct: f"{ct} {x:.1f} A back within rating", code=over_i)
-            pf = b.power_factor[k]
+            pf = power_factor[k]
             judged = powered & whole & (amps[k] >= self.starting_detect_a) & np.isfinite(pf)
             low_pf = np.where(judged, (np.abs(pf) < spec.power_factor_min).astype(int), -1)
             edges(("pf", k), None, pf, "low-pf", k + 1,

@@ -205,13 +205,13 @@ def product_integral(a: Signal, b: Signal, frequency_hz: float, t1: float, t2: f
     edges = sorted(cuts)
     total = 0.0
     for lo, hi in zip(edges[:-1], edges[1:]):
-        mid = 0.5 * (lo + hi)
+        mid = np.array([0.5 * (lo + hi)])
+        gains_b = [1.0 if cb.gain is None else float(cb.gain.at(mid)[0]) for cb in b]
         for ca in a:
-            ga = 1.0 if ca.gain is None else float(ca.gain.at(np.array([mid]))[0])
+            ga = 1.0 if ca.gain is None else float(ca.gain.at(mid)[0])
             if ga == 0.0:
                 continue
-            for cb in b:
-                gb = 1.0 if cb.gain is None else float(cb.gain.at(np.array([mid]))[0])
+            for cb, gb in zip(b, gains_b):
                 if gb == 0.0:
                     continue
                 amp = 0.5 * ca.amplitude * cb.amplitude * ga * gb

@@ -52,6 +52,21 @@ class SimulationResult:
             return self.registered_wh == 0
         return abs(self.error_percent) <= S47_TOLERANCE_PERCENT
 
+    def score(self, meter: Meter, start_wh: float, element_wh: np.ndarray, delivered_wh: float) -> None:
+        """Record what ``meter`` registered since ``start_wh`` [Wh] against the analytic
+        reference: energy per element and delivered (net > 0) energy [Wh]."""
+        self.registered_wh = meter.watt_hours - start_wh
+        self.reverse_wh = meter.reverse_watt_hours
+        self.analytic_element_wh = np.asarray(element_wh, float)
+        self.analytic_delivered_wh = float(delivered_wh)
+        self.closures = {name: meter.closures(name) for name in meter.output_names}
+
+    def keep_events(self, events: "tuple[Event, ...] | list[Event]") -> None:
+        """Keep the first ``MAX_EVENTS_KEPT`` events; count the rest as dropped."""
+        room = max(MAX_EVENTS_KEPT - len(self.events), 0)
+        self.events.extend(events[:room])
+        self.events_dropped += max(len(events) - room, 0)
+
     def as_dict(self) -> dict:
         return {
             "duration_s": self.duration_s,
@@ -115,21 +130,11 @@ def simulate(
     for update, reached_s in updates(meter, source, duration_s, sample_rate_hz=sample_rate_hz,
                                      chunk_frames=chunk_frames):
         result.cycles += update.cycles.count
-        _keep_events(result, update.events)
+        result.keep_events(update.events)
         if on_update is not None:
             on_update(update, reached_s)
     result.wall_s = time.perf_counter() - wall0
     if sample_rate_hz is not None:
         result.frames = int(round(duration_s * sample_rate_hz))
-    result.registered_wh = meter.watt_hours - start_wh
-    result.reverse_wh = meter.reverse_watt_hours
-    result.analytic_element_wh = source.energy_wh(0.0, duration_s)
-    result.analytic_delivered_wh = source.delivered_energy_wh(0.0, duration_s)
-    result.closures = {name: meter.closures(name) for name in meter.output_names}
+    result.score(meter, start_wh, source.energy_wh(0.0, duration_s), source.delivered_energy_wh(0.0, duration_s))
     return result
-
-
-def _keep_events(result: SimulationResult, events: tuple[Event, ...]) -> None:
-    room = MAX_EVENTS_KEPT - len(result.events)
-    result.events.extend(events[:max(room, 0)])
-    result.events_dropped += max(len(events) - max(room, 0), 0)

@@ -44,17 +44,13 @@ def demo_command(wall_seconds: float, hours: float) -> None:
             result.cycles += update.cycles.count
             if update.cycles.count:
                 power = [float(p) for p in update.cycles.power_w[:, -1]]
-            result.events.extend(update.events)
+            result.keep_events(update.events)
             live.update(front_panel(meter, reached, power))
             if wall_seconds > 0:
                 due = wall0 + wall_seconds * reached / duration_s
                 time.sleep(max(0.0, due - time.perf_counter()))
     result.wall_s = time.perf_counter() - wall0
-    result.registered_wh = meter.watt_hours
-    result.reverse_wh = meter.reverse_watt_hours
-    result.analytic_element_wh = source.energy_wh(0.0, duration_s)
-    result.analytic_delivered_wh = source.delivered_energy_wh(0.0, duration_s)
-    result.closures = {name: meter.closures(name) for name in meter.output_names}
+    result.score(meter, 0.0, source.energy_wh(0.0, duration_s), source.delivered_energy_wh(0.0, duration_s))
     print_summary(console, meter, result, panel=False)
     console.print(f"[bold]The day: {result.registered_wh / 1000:.3f} kWh[/]; closures "
                   + ", ".join(f"output {k}: {v}" for k, v in result.closures.items())

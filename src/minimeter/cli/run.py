@@ -256,12 +256,8 @@ def _summary(console: Console, live: LiveMeter, wall_s: float) -> None:
     result = SimulationResult(duration_s=duration, mode="phasor", sample_rate_hz=None)
     result.cycles = live.cycles_fed
     result.wall_s = wall_s
-    result.registered_wh = live.meter.watt_hours - live.start_watt_hours
-    result.reverse_wh = live.meter.reverse_watt_hours
-    result.analytic_element_wh = per
-    result.analytic_delivered_wh = delivered
-    result.closures = {name: live.meter.closures(name) for name in live.meter.output_names}
-    result.events = [e for e in live.events() if e.time_s >= live.start_time_s][:1000]
+    result.score(live.meter, live.start_watt_hours, per, delivered)
+    result.keep_events([e for e in live.events() if e.time_s >= live.start_time_s])
     print_summary(console, live.meter, result)
     console.print(f"[bold]This run: {duration / 3600:.2f} simulated h, {result.registered_wh / 1000:.3f} kWh[/] "
                   f"(register {live.meter.watt_hours / 1000:.3f} kWh); closures "
