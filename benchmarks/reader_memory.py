@@ -3,7 +3,7 @@
 
 Writes a 4-channel 16-bit WAV of ``--gigabytes`` (default 2) of a 60 Hz service to a
 temporary directory, then, in a fresh process each, (1) streams it through the reader
-alone and (2) through ``minimeter.analysis.analyze`` (metrology of two elements), and
+alone and (2) through ``minimeter.lab.analysis.analyze`` (metrology of two elements), and
 prints each process's peak resident memory (``ru_maxrss``) and throughput.
 
     .venv/bin/python benchmarks/reader_memory.py [--gigabytes 2] [--keep DIR]
@@ -24,8 +24,8 @@ import numpy as np
 
 CHILD = r"""
 import json, resource, sys, time
-from minimeter.io import open_recording, ChannelMap
-from minimeter.analysis import analyze
+from minimeter.sources.recordings import open_recording, ChannelMap
+from minimeter.lab.analysis import analyze
 path, mode, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.perf_counter()
 reader = open_recording(path)
@@ -48,7 +48,7 @@ print(json.dumps(out))
 
 
 def write_wav(path: Path, gigabytes: float, fs: int = 48000) -> int:
-    from minimeter.io import WavWriter
+    from minimeter.sources.recordings import WavWriter
 
     channels = 4
     frames = int(gigabytes * 1e9 / (2 * channels))

@@ -10,10 +10,10 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from minimeter.bench import BenchPoint, run_bench, run_point, select_points, standard_points, write_report
-from minimeter.calibration import calibrate
+from minimeter.lab.bench import BenchPoint, run_bench, run_point, select_points, standard_points, write_report
+from minimeter.lab.calibration import calibrate
 from minimeter.cli import main
-from minimeter.frontend import preset
+from minimeter.sources.frontend import preset
 
 
 @pytest.fixture(scope="module")

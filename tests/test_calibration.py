@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from minimeter import Meter
-from minimeter.calibration import Calibration, ElementCalibration, calibrate, load_calibration
+from minimeter.lab.calibration import Calibration, ElementCalibration, calibrate, load_calibration
 from minimeter.cli import main
-from minimeter.frontend import HALF_TAPS, InvalidFrontEnd, preset
+from minimeter.sources.frontend import HALF_TAPS, InvalidFrontEnd, preset
 
 
 def _sines(seconds, fs, v_rms, i_rms, lag_deg, f=60.0, elements=1):

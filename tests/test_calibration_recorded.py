@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from minimeter.bench import BenchPoint, run_point
-from minimeter.calibration import calibrate, load_calibration
+from minimeter.lab.bench import BenchPoint, run_point
+from minimeter.lab.calibration import calibrate, load_calibration
 from minimeter.cli import main
 from minimeter.errors import MinimeterError
-from minimeter.frontend import preset
-from minimeter.io import WavWriter, write_npz
-from minimeter.reference_run import InvalidReferenceRun, calibrate_from_reference_run, load_reference_run
-from minimeter.service import Load, Service, ideal_source
+from minimeter.sources.frontend import preset
+from minimeter.sources.recordings import WavWriter, write_npz
+from minimeter.lab.reference_run import InvalidReferenceRun, calibrate_from_reference_run, load_reference_run
+from minimeter.sources.service import Load, Service, ideal_source
 
 FS = 2000.0
 FE = preset("typical")

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from minimeter.catalog import meter_spec
+from minimeter.meter.catalog import meter_spec
 from minimeter.cli import main
-from minimeter.diagnostics import (
+from minimeter.lab.diagnostics import (
     FAQ_PROBLEMS,
     MANUAL_3_9,
     Measurements,
@@ -29,8 +29,8 @@ from minimeter.diagnostics import (
     name_faults,
     troubleshoot,
 )
-from minimeter.installation import Installation, load_installation
-from minimeter.service import Harmonic, Load, Service
+from minimeter.sources.installation import Installation, load_installation
+from minimeter.sources.service import Harmonic, Load, Service
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

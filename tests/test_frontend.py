@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from minimeter.frontend import (FULL_SCALE_A, HALF_TAPS, CtErrors, DelayState, FrontEnd, InvalidFrontEnd,
+from minimeter.sources.frontend import (FULL_SCALE_A, HALF_TAPS, CtErrors, DelayState, FrontEnd, InvalidFrontEnd,
                                 delay_chunk, lagrange_taps, preset)
 
 

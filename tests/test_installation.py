@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from minimeter.cli import main
-from minimeter.installation import (
+from minimeter.sources.installation import (
     CT,
     FAULT_KINDS,
     Installation,
@@ -20,9 +20,9 @@ from minimeter.installation import (
     load_installation,
     parse_installation,
 )
-from minimeter.meter import Meter
-from minimeter.service import Load, Service, evaluate, household_day
-from minimeter.simulation import simulate
+from minimeter.meter.core import Meter
+from minimeter.sources.service import Load, Service, evaluate, household_day
+from minimeter.lab.simulation import simulate
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SECONDS = 10.0

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from minimeter.analysis import analyze, cycle_rows
+from minimeter.lab.analysis import analyze, cycle_rows
 from minimeter.cli import main
-from minimeter.io import (ChannelMap, ComtradeReader, InvalidRecording, WavWriter, open_recording, read,
+from minimeter.sources.recordings import (ChannelMap, ComtradeReader, InvalidRecording, WavWriter, open_recording, read,
                           write_csv, write_npz)
 
 KEATING = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "comtrade" / "keating_1999.CFG"
@@ -311,7 +311,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 def test_s4_2_property_any_chunk_sizes_read_the_same(sizes):
     """Chunks of varying size (the reader's chunks re-cut into pieces of ``sizes``,
     cycling) through the analysis give the whole reading's energies."""
-    from minimeter.metrology import LineCycleState, measure_chunk
+    from minimeter.meter.metrology import LineCycleState, measure_chunk
 
     frames, info = read(KEATING)
     resolved = ChannelMap.parse("U1:I1,U2:I2,U3:I3").resolve(info)
@@ -382,7 +382,7 @@ def test_s4_1_cli_meter_on_a_wav_with_a_calibration(tmp_path):
     identity calibration file: the register holds Σv·i/fs of every sample but the last
     HALF_TAPS, which are still in the correction filter when the stream ends (its group
     delay), to 16-bit precision."""
-    from minimeter.calibration import Calibration
+    from minimeter.lab.calibration import Calibration
 
     fs = 8000
     t = np.arange(2 * fs) / fs
@@ -395,7 +395,7 @@ def test_s4_1_cli_meter_on_a_wav_with_a_calibration(tmp_path):
                                        str(tmp_path / "cal.json"), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    from minimeter.frontend import HALF_TAPS
+    from minimeter.sources.frontend import HALF_TAPS
 
     held = slice(None, frames.shape[1] - HALF_TAPS)
     expected_wh = float(np.sum(frames[0, held] * frames[1, held])) / fs / 3600

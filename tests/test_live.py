@@ -8,10 +8,10 @@ import threading
 import pytest
 
 from minimeter.errors import MinimeterError
-from minimeter.installation import default_installation
-from minimeter.live import ControlError, LiveMeter
-from minimeter.service import Load
-from minimeter.store import Store
+from minimeter.sources.installation import default_installation
+from minimeter.live.runner import ControlError, LiveMeter
+from minimeter.sources.service import Load
+from minimeter.live.store import Store
 
 from .test_live_support import QUANTA_PER_WH, constant_installation
 

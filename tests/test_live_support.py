@@ -12,8 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from minimeter.installation import default_installation
-from minimeter.service import Load
+from minimeter.sources.installation import default_installation
+from minimeter.sources.service import Load
 
 REPO = Path(__file__).resolve().parents[1]
 MINIMETER = str(Path(sys.executable).with_name("minimeter"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from minimeter import InvalidSamples, Meter, MinimeterError, Profile
-from minimeter.service import Component, SyntheticSource
+from minimeter.sources.service import Component, SyntheticSource
 
 from .conftest import sine_frames
 

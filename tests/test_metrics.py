@@ -7,8 +7,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from minimeter.live import LiveMeter
-from minimeter.web import create_app
+from minimeter.live.runner import LiveMeter
+from minimeter.live.web import create_app
 
 from .test_live_support import QUANTA_PER_WH, constant_installation
 

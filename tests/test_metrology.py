@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from minimeter import Meter
-from minimeter.metrology import LineCycleState, find_crossings, measure_chunk
+from minimeter.meter.metrology import LineCycleState, find_crossings, measure_chunk
 
 from .conftest import sine_frames
 

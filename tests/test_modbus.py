@@ -12,10 +12,10 @@ import pytest
 sunspec_client = pytest.importorskip("sunspec2.modbus.client")
 sunspec_modbus = pytest.importorskip("sunspec2.modbus.modbus")
 
-from minimeter.installation import default_installation  # noqa: E402
-from minimeter.live import LiveMeter, OutputReading, Snapshot  # noqa: E402
-from minimeter.modbus import BASE_ADDRESS, SunSpecServer, sunspec_registers  # noqa: E402
-from minimeter.service import Load  # noqa: E402
+from minimeter.sources.installation import default_installation  # noqa: E402
+from minimeter.live.runner import LiveMeter, OutputReading, Snapshot  # noqa: E402
+from minimeter.live.modbus import BASE_ADDRESS, SunSpecServer, sunspec_registers  # noqa: E402
+from minimeter.sources.service import Load  # noqa: E402
 
 from .test_live_support import constant_installation, free_port  # noqa: E402
 
@@ -118,7 +118,7 @@ def test_single_element_meter_is_model_201(serve):
     inst = default_installation()
     from dataclasses import replace
 
-    from minimeter.service import Service
+    from minimeter.sources.service import Service
 
     inst = replace(inst, model="MO", service=Service("single", 120.0, 60.0),
                    loads=(Load(1200.0, 1.0, connection="L1", name="heater"),))

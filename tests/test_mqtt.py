@@ -14,8 +14,8 @@ import pytest
 
 amqtt_broker = pytest.importorskip("amqtt.broker")
 
-from minimeter.live import LiveMeter  # noqa: E402
-from minimeter.mqtt import HomeAssistantPublisher, MqttError, parse_broker_url  # noqa: E402
+from minimeter.live.runner import LiveMeter  # noqa: E402
+from minimeter.live.mqtt import HomeAssistantPublisher, MqttError, parse_broker_url  # noqa: E402
 
 from .test_live_support import QUANTA_PER_WH, constant_installation, free_port  # noqa: E402
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from minimeter import Harmonic, Load, Meter, Profile, Service, ideal_source
-from minimeter.simulation import simulate
+from minimeter.lab.simulation import simulate
 
 
 def _scenario():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from minimeter import Load, Meter, Service, ideal_source
-from minimeter.metrology import CycleBlock
-from minimeter.register import QUANTA_PER_WH, counter_reading, lcd_text, quanta_for_wh, to_quanta
+from minimeter.meter.metrology import CycleBlock
+from minimeter.meter.register import QUANTA_PER_WH, counter_reading, lcd_text, quanta_for_wh, to_quanta
 
 
 def test_s5_1_lcd_shows_six_digits_and_a_tenth_truncated():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from minimeter import Harmonic, InvalidLoad, Load, Profile, Service, ideal_source
-from minimeter.service import conductor_currents, evaluate
+from minimeter.sources.service import conductor_currents, evaluate
 
 
 def test_s3_1_split_phase_legs_are_180_degrees_apart_and_240v_across():

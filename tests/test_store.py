@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from minimeter.live import LiveMeter
-from minimeter.meter import Meter
-from minimeter.store import MeterState, RegisterWentBackwards, Store, StoreError
+from minimeter.live.runner import LiveMeter
+from minimeter.meter.core import Meter
+from minimeter.live.store import MeterState, RegisterWentBackwards, Store, StoreError
 from .test_live_support import MINIMETER, QUANTA_PER_WH, constant_installation
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from minimeter.live import LiveMeter
-from minimeter.web import create_app, is_loopback
+from minimeter.live.runner import LiveMeter
+from minimeter.live.web import create_app, is_loopback
 
 from .test_live_support import QUANTA_PER_WH, constant_installation, lcd_from_quanta
 

@@ -4,12 +4,12 @@
 >>> meter = Meter.for_model("7B", ct_rating="200A")
 """
 
-from .catalog import MeterSpec, load_catalog, meter_spec
-from .errors import InvalidLoad, InvalidOption, InvalidSamples, MinimeterError, UnknownModel
-from .meter import Event, LedChange, LedStates, Meter, Update
-from .metrology import CycleBlock
-from .outputs import Transition
-from .service import Harmonic, Load, Profile, Service, SyntheticSource, household_day, ideal_source
+from minimeter.meter.catalog import MeterSpec, load_catalog, meter_spec
+from minimeter.errors import InvalidLoad, InvalidOption, InvalidSamples, MinimeterError, UnknownModel
+from minimeter.meter.core import Event, LedChange, LedStates, Meter, Update
+from minimeter.meter.metrology import CycleBlock
+from minimeter.meter.outputs import Transition
+from minimeter.sources.service import Harmonic, Load, Profile, Service, SyntheticSource, household_day, ideal_source
 
 __all__ = [
     "Meter", "MeterSpec", "Update", "Event", "LedChange", "LedStates", "Transition", "CycleBlock",

@@ -1,6 +1,6 @@
 """``python -m minimeter`` runs the command line."""
 
-from .cli import main
+from minimeter.cli import main
 
 if __name__ == "__main__":
     main()

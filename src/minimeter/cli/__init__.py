@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from ..errors import MinimeterError
+from minimeter.errors import MinimeterError
 
 
 class _Group(click.Group):

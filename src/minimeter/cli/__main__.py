@@ -1,6 +1,6 @@
 """``python -m minimeter.cli`` runs the command line."""
 
-from . import main
+from minimeter.cli import main
 
 if __name__ == "__main__":
     main()

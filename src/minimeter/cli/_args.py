@@ -6,8 +6,8 @@ import re
 
 import click
 
-from ..errors import InvalidLoad
-from ..service import CONNECTIONS, Harmonic, Load, Profile
+from minimeter.errors import InvalidLoad
+from minimeter.sources.service import CONNECTIONS, Harmonic, Load, Profile
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.IGNORECASE)
 _UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}

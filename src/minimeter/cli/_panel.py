@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..meter import Meter
+from minimeter.meter.core import Meter
 
 
 def _led(name: str, on: bool, colour: str) -> Text:

@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..analysis import HYSTERESIS_FRACTION, analyze, cycle_rows
-from ..errors import MinimeterError
-from ..io import DEFAULT_CHUNK_FRAMES, MAP_HELP, ChannelMap, InvalidRecording, open_recording
-from ..meter import Meter
-from ._args import meter_options
-from ._panel import front_panel
+from minimeter.lab.analysis import HYSTERESIS_FRACTION, analyze, cycle_rows
+from minimeter.errors import MinimeterError
+from minimeter.sources.recordings import DEFAULT_CHUNK_FRAMES, MAP_HELP, ChannelMap, InvalidRecording, open_recording
+from minimeter.meter.core import Meter
+from minimeter.cli._args import meter_options
+from minimeter.cli._panel import front_panel
 
 
 def _reader_options(func):
@@ -153,7 +153,7 @@ def meter_command(file, channel_map, columns, sample_rate, names, scales, chunk_
     info = reader.info
     calibration = None
     if calibration_file:
-        from ..calibration import load_calibration
+        from minimeter.lab.calibration import load_calibration
 
         calibration = load_calibration(calibration_file)
     chunks = reader.chunks(chunk_frames)

@@ -8,11 +8,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..bench import (DEFAULT_SAMPLE_RATE_HZ, SUMMARY_HEADER, expected_signal_s, run_bench, select_points,
+from minimeter.lab.bench import (DEFAULT_SAMPLE_RATE_HZ, SUMMARY_HEADER, expected_signal_s, run_bench, select_points,
                      standard_points, summary_rows, write_report)
-from ..calibration import load_calibration
-from ..errors import MinimeterError
-from ..frontend import PRESETS, preset
+from minimeter.lab.calibration import load_calibration
+from minimeter.errors import MinimeterError
+from minimeter.sources.frontend import PRESETS, preset
 
 
 def _rows(text: str | None):

@@ -1,6 +1,6 @@
 """``minimeter calibrate``: the makers' calibration sequence against a synthetic reference,
 or against a recorded reference run (``--reference-run RUN.toml``; see
-:mod:`minimeter.reference_run`)."""
+:mod:`minimeter.lab.reference_run`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import click
 from click.core import ParameterSource
 from rich.console import Console
 
-from ..calibration import calibrate
-from ..errors import MinimeterError
-from ..frontend import PRESETS, preset
-from ..reference_run import calibrate_from_reference_run, load_reference_run
+from minimeter.lab.calibration import calibrate
+from minimeter.errors import MinimeterError
+from minimeter.sources.frontend import PRESETS, preset
+from minimeter.lab.reference_run import calibrate_from_reference_run, load_reference_run
 
 _SYNTHETIC_ONLY = {"front_end_name": "--front-end", "elements": "--elements", "rated_a": "--rated", "volts": "--volts",
                    "frequency": "--frequency", "sample_rate": "--sample-rate", "seconds": "--seconds"}

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import click
 
-from ..diagnostics import check_installation
-from ..installation import load_installation
-from ._args import parse_duration
+from minimeter.lab.diagnostics import check_installation
+from minimeter.sources.installation import load_installation
+from minimeter.cli._args import parse_duration
 
 
 @click.command("check")

@@ -8,11 +8,11 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from ..meter import Meter
-from ..service import household_day, ideal_source
-from ..simulation import SimulationResult, updates
-from ._panel import front_panel
-from .simulate import print_summary
+from minimeter.meter.core import Meter
+from minimeter.sources.service import household_day, ideal_source
+from minimeter.lab.simulation import SimulationResult, updates
+from minimeter.cli._panel import front_panel
+from minimeter.cli.simulate import print_summary
 
 DAY_S = 86400.0
 STEP_S = 300.0            # simulated seconds per panel refresh

@@ -1,5 +1,5 @@
 """``minimeter diagnose``: name the installation's fault from what the meter measures
-(SPEC S11.3) — on a simulated installation or on a recording (any format :mod:`minimeter.io`
+(SPEC S11.3) — on a simulated installation or on a recording (any format :mod:`minimeter.sources.recordings`
 reads).
 
 Only the samples reach the naming: for an installation file the meter's samples over a
@@ -13,17 +13,17 @@ import json
 import click
 import numpy as np
 
-from ..catalog import meter_spec
-from ..diagnostics import WINDOW_MIN_HZ, diagnose_samples, window_samples
-from ..errors import InvalidSamples
-from ..installation import load_installation, parse_duration_s
-from ..io import MAP_HELP, ChannelMap, InvalidRecording, open_recording, write_npz
-from ._args import meter_options
+from minimeter.meter.catalog import meter_spec
+from minimeter.lab.diagnostics import WINDOW_MIN_HZ, diagnose_samples, window_samples
+from minimeter.errors import InvalidSamples
+from minimeter.sources.installation import load_installation, parse_duration_s
+from minimeter.sources.recordings import MAP_HELP, ChannelMap, InvalidRecording, open_recording, write_npz
+from minimeter.cli._args import meter_options
 
 
 def read_window(path: str, sample_rate_hz: float | None, channel_map: str | None, start_s: float,
                 seconds: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """``seconds`` of a recording (COMTRADE, CSV, WAV or .npz, read by :mod:`minimeter.io`)
+    """``seconds`` of a recording (COMTRADE, CSV, WAV or .npz, read by :mod:`minimeter.sources.recordings`)
     from ``start_s`` [s], split into the meter's inputs by ``channel_map`` (or by the
     channels' units and names): (volts (e, n) [V], amps (e, n) [A primary], rate [Hz])."""
     reader = open_recording(path, sample_rate_hz=sample_rate_hz)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..store import open_existing
+from minimeter.live.store import open_existing
 
 
 @click.command("export")
@@ -17,7 +17,7 @@ from ..store import open_existing
 def export_command(db_path, intervals_path, events_path) -> None:
     """Export a meter's interval data and event log as CSV. Without --intervals or
     --events, the interval data goes to stdout."""
-    from .run import default_db_path  # noqa: PLC0415
+    from minimeter.cli.run import default_db_path  # noqa: PLC0415
 
     store = open_existing(db_path or default_db_path())
     try:

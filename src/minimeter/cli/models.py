@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..catalog import load_catalog, meter_spec
+from minimeter.meter.catalog import load_catalog, meter_spec
 
 
 @click.command("models")

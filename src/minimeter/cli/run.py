@@ -21,13 +21,13 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from ..errors import MinimeterError
-from ..installation import default_installation, load_installation
-from ..live import LiveMeter
-from ..simulation import SimulationResult
-from ._args import LOAD_HELP, parse_load
-from ._panel import front_panel
-from .simulate import print_summary
+from minimeter.errors import MinimeterError
+from minimeter.sources.installation import default_installation, load_installation
+from minimeter.live.runner import LiveMeter
+from minimeter.lab.simulation import SimulationResult
+from minimeter.cli._args import LOAD_HELP, parse_load
+from minimeter.cli._panel import front_panel
+from minimeter.cli.simulate import print_summary
 
 
 def default_db_path() -> str:
@@ -145,7 +145,7 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
     """Run a Mini Meter continuously: web panel, Modbus/SunSpec, MQTT, metrics, and a
     crash-safe register. By default a 7B on the built-in household day, one simulated
     day in 24 s with the panel on http://127.0.0.1:8000, then the day's summary."""
-    from ..store import Store  # noqa: PLC0415
+    from minimeter.live.store import Store  # noqa: PLC0415
 
     console = Console()
     inst = load_installation(installation_file) if installation_file else default_installation()
@@ -159,7 +159,7 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
         kind, params = _parse_fault(text)
         inst = inst.with_fault(kind, **params)
 
-    from ..web import is_loopback  # noqa: PLC0415
+    from minimeter.live.web import is_loopback  # noqa: PLC0415
 
     if port and not is_loopback(host) and not token:
         token = secrets.token_urlsafe(12)
@@ -182,18 +182,18 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
     publisher = None
     try:
         if port:
-            from ..web import create_app  # noqa: PLC0415
+            from minimeter.live.web import create_app  # noqa: PLC0415
 
             services.start_web(create_app(live, token=token), host, port)
         if modbus_port:
-            from ..modbus import SunSpecServer  # noqa: PLC0415
+            from minimeter.live.modbus import SunSpecServer  # noqa: PLC0415
 
             modbus = SunSpecServer(host, modbus_port)
             modbus.update(live.latest)
             live.subscribe(modbus.update)
             services.start_modbus(modbus)
         if mqtt_url:
-            from ..mqtt import HomeAssistantPublisher  # noqa: PLC0415
+            from minimeter.live.mqtt import HomeAssistantPublisher  # noqa: PLC0415
 
             publisher = HomeAssistantPublisher(mqtt_url, node_id=node_id, model=live.spec.model_number,
                                                elements=live.spec.elements, min_interval_s=mqtt_interval)

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..errors import InvalidLoad
-from ..meter import Meter
-from ..service import SERVICE_KINDS, Harmonic, Service, household_day, ideal_source
-from ..simulation import S47_TOLERANCE_PERCENT, SimulationResult, simulate
-from ._args import LOAD_HELP, meter_options, parse_duration, parse_load, parse_profile_load
-from ._panel import front_panel
+from minimeter.errors import InvalidLoad
+from minimeter.meter.core import Meter
+from minimeter.sources.service import SERVICE_KINDS, Harmonic, Service, household_day, ideal_source
+from minimeter.lab.simulation import S47_TOLERANCE_PERCENT, SimulationResult, simulate
+from minimeter.cli._args import LOAD_HELP, meter_options, parse_duration, parse_load, parse_profile_load
+from minimeter.cli._panel import front_panel
 
 PROGRESS_MIN_SECONDS = 3600.0     # show a progress bar for runs longer than this (simulated)
 
@@ -75,7 +75,7 @@ def simulate_command(installation, model, ct_rating, ct_ratio, register, t_suffi
     registers with the analytic energy."""
     duration_s = parse_duration(duration)
     if installation is not None:
-        from ..installation import load_installation   # the installation file (SPEC S3.2)
+        from minimeter.sources.installation import load_installation   # the installation file (SPEC S3.2)
 
         setup = load_installation(installation)
         meter, source = setup.meter(), setup.source()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from ..diagnostics import FAQ_PROBLEMS, check_installation, troubleshoot
-from ..installation import load_installation
+from minimeter.lab.diagnostics import FAQ_PROBLEMS, check_installation, troubleshoot
+from minimeter.sources.installation import load_installation
 
 
 def _ask(value: str | None, question: str, choices: tuple[str, ...]) -> str | None:

@@ -1,0 +1,11 @@
+"""The metering core: line-cycle metrology (pure functions on arrays), the exact register,
+the pulse outputs, the catalog of models, and the :class:`Meter` — the one stateful object.
+Nothing here imports any other part of minimeter but :mod:`minimeter.errors`."""
+
+from minimeter.meter.catalog import MeterSpec, load_catalog, meter_spec
+from minimeter.meter.core import Event, LedChange, LedStates, Meter, Update
+from minimeter.meter.metrology import CycleBlock
+from minimeter.meter.outputs import Transition
+
+__all__ = ["Meter", "MeterSpec", "Update", "Event", "LedChange", "LedStates", "Transition", "CycleBlock",
+           "meter_spec", "load_catalog"]

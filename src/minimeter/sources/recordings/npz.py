@@ -1,0 +1,134 @@
+"""NumPy ``.npz`` reader.
+
+The archive holds ``frames`` shaped (channels, n) and ``sample_rate_hz`` (a scalar), and
+optionally ``channel_names`` and ``channel_units`` (string arrays). Alternatively each
+channel is its own 1-D array, named by its key, beside ``sample_rate_hz``. An ``.npz``
+written without compression is memory-mapped member by member, so streaming a large
+one holds a chunk at a time; a compressed one is decompressed a chunk at a time.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from minimeter.sources.recordings._base import InvalidRecording, Reader, RecordingInfo, check_file
+
+
+def _array_header(fh) -> tuple:
+    """(shape, fortran_order, dtype) of a ``.npy`` stream, leaving it at the data."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    return np.lib.format.read_array_header_2_0(fh)
+
+
+class NpzReader(Reader):
+    """An ``.npz`` recording (see the module's docstring for its layout)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = check_file(path)
+        try:
+            self._npz = np.load(self.path, allow_pickle=False)
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            raise InvalidRecording(f"{self.path}: not a readable .npz archive ({exc})") from None
+        keys = list(self._npz.files)
+        if "sample_rate_hz" not in keys:
+            raise InvalidRecording(f"{self.path}: no 'sample_rate_hz' in the archive (keys: {', '.join(keys)})")
+        try:
+            rate = float(self._npz["sample_rate_hz"])
+        except (TypeError, ValueError):
+            raise InvalidRecording(f"{self.path}: 'sample_rate_hz' is not a number") from None
+        if not (rate > 0 and np.isfinite(rate)):
+            raise InvalidRecording(f"{self.path}: sample rate must be positive, got {rate}")
+        if "frames" in keys:
+            shape = self._shape("frames")
+            if len(shape) != 2:
+                raise InvalidRecording(f"{self.path}: 'frames' must be 2-D (channels, n), got shape {shape}")
+            channels, n = shape
+            names = (tuple(str(x) for x in self._npz["channel_names"]) if "channel_names" in keys
+                     else tuple(f"ch{k + 1}" for k in range(channels)))
+            self._members: list[str] | None = None
+        else:
+            members = [k for k in keys if k not in ("sample_rate_hz", "channel_names", "channel_units")]
+            if not members:
+                raise InvalidRecording(f"{self.path}: no sample arrays in the archive")
+            lengths = {k: self._shape(k) for k in members}
+            if any(len(s) != 1 for s in lengths.values()) or len({s[0] for s in lengths.values()}) != 1:
+                raise InvalidRecording(
+                    f"{self.path}: per-channel arrays must be 1-D and of equal length, got "
+                    + ", ".join(f"{k} {s}" for k, s in lengths.items())
+                )
+            names, channels, n = tuple(members), len(members), lengths[members[0]][0]
+            self._members = members
+        if len(names) != channels:
+            raise InvalidRecording(f"{self.path}: {len(names)} channel names for {channels} channels")
+        units = (tuple(str(x) for x in self._npz["channel_units"]) if "channel_units" in keys
+                 else tuple("V" if s[:1].upper() in "VU" else "A" if s[:1].upper() == "I" else "" for s in names))
+        self.info = RecordingInfo(str(self.path), "npz", rate, int(n), names, units)
+
+    def _shape(self, key: str) -> tuple[int, ...]:
+        with zipfile.ZipFile(self.path) as zf, zf.open(key + ".npy") as fh:
+            shape, _, dtype = _array_header(fh)
+        if dtype.kind not in "fiu":
+            raise InvalidRecording(f"{self.path}: array {key!r} is not numeric (dtype {dtype})")
+        return tuple(shape)
+
+    def _member_chunks(self, key: str, chunk_frames: int) -> Iterator[np.ndarray]:
+        """Chunks of one member along its last axis, read from the zip stream piece by piece."""
+        with zipfile.ZipFile(self.path) as zf, zf.open(key + ".npy") as fh:
+            shape, fortran, dtype = _array_header(fh)
+            rows = shape[0] if len(shape) == 2 else 1
+            n = shape[-1]
+            if len(shape) == 2 and not fortran and rows > 1:
+                # C order (channels, n): rows are stored one after another; read it whole
+                # per row band would need seeks, so map each row's range by offsets.
+                data_start = fh.tell()
+                if zf.getinfo(key + ".npy").compress_type == zipfile.ZIP_STORED:
+                    yield from self._stored_2d(zf, key, data_start, rows, n, dtype, chunk_frames)
+                    return
+                whole = np.frombuffer(fh.read(), dtype=dtype).reshape(rows, n)
+                for k in range(0, n, chunk_frames):
+                    yield whole[:, k:k + chunk_frames].astype(float)
+                return
+            item = dtype.itemsize * rows
+            for k in range(0, n, chunk_frames):
+                m = min(chunk_frames, n - k)
+                buf = fh.read(m * item)
+                arr = np.frombuffer(buf, dtype=dtype)
+                yield (arr.reshape(m, rows).T if rows > 1 else arr[None, :]).astype(float)
+
+    def _stored_2d(self, zf, key, data_start, rows, n, dtype, chunk_frames) -> Iterator[np.ndarray]:
+        info = zf.getinfo(key + ".npy")
+        with open(self.path, "rb") as raw:
+            raw.seek(info.header_offset + 26)
+            name_len = int.from_bytes(raw.read(2), "little")
+            extra_len = int.from_bytes(raw.read(2), "little")
+        offset = info.header_offset + 30 + name_len + extra_len + data_start
+        mm = np.memmap(self.path, dtype=dtype, mode="r", offset=offset, shape=(rows, n))
+        for k in range(0, n, chunk_frames):
+            yield np.asarray(mm[:, k:k + chunk_frames], dtype=float)
+
+    def _chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
+        if self._members is None:
+            yield from self._member_chunks("frames", chunk_frames)
+            return
+        streams = [self._member_chunks(k, chunk_frames) for k in self._members]
+        for parts in zip(*streams):
+            yield np.concatenate(parts, axis=0)
+
+
+def read_npz(path: str | Path) -> tuple[np.ndarray, RecordingInfo]:
+    """A whole ``.npz`` recording: (frames (channels, n), metadata)."""
+    return NpzReader(path).read()
+
+
+def write_npz(path: str | Path, frames: np.ndarray, sample_rate_hz: float, names: Sequence[str],
+              units: Sequence[str] | None = None) -> None:
+    """Write a recording in the layout :class:`NpzReader` reads (uncompressed)."""
+    extra = {"channel_units": np.array(list(units))} if units is not None else {}
+    np.savez(path, frames=np.asarray(frames, float), sample_rate_hz=np.float64(sample_rate_hz),
+             channel_names=np.array(list(names)), **extra)
