@@ -4,15 +4,13 @@
 >>> meter = Meter.for_model("7B", ct_rating="200A")
 """
 
-from minimeter.meter.catalog import MeterSpec, load_catalog, meter_spec
 from minimeter.errors import InvalidLoad, InvalidOption, InvalidSamples, MinimeterError, UnknownModel
-from minimeter.meter.core import Event, LedChange, LedStates, Meter, Update
-from minimeter.meter.metrology import CycleBlock
-from minimeter.meter.outputs import Transition
+from minimeter.meter import (CycleBlock, Event, EventKind, LedChange, LedStates, Meter, MeterSnapshot, MeterSpec,
+                             Transition, Update, load_catalog, meter_spec)
 from minimeter.sources.service import Harmonic, Load, Profile, Service, SyntheticSource, household_day, ideal_source
 
 __all__ = [
-    "Meter", "MeterSpec", "Update", "Event", "LedChange", "LedStates", "Transition", "CycleBlock",
+    "Meter", "MeterSpec", "MeterSnapshot", "Update", "Event", "EventKind", "LedChange", "LedStates", "Transition", "CycleBlock",
     "meter_spec", "load_catalog", "Service", "Load", "Harmonic", "Profile", "SyntheticSource",
     "ideal_source", "household_day",
     "MinimeterError", "UnknownModel", "InvalidOption", "InvalidSamples", "InvalidLoad",

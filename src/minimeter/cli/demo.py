@@ -10,7 +10,8 @@ from rich.live import Live
 
 from minimeter.meter.core import Meter
 from minimeter.sources.service import household_day, ideal_source
-from minimeter.lab.simulation import SimulationResult, updates
+from minimeter.drive import feed_source
+from minimeter.lab.simulation import SimulationResult
 from minimeter.cli._panel import front_panel
 from minimeter.cli.simulate import print_summary
 
@@ -40,7 +41,7 @@ def demo_command(wall_seconds: float, hours: float) -> None:
     wall0 = time.perf_counter()
     power = [0.0, 0.0]
     with Live(front_panel(meter, 0.0, power), console=console, refresh_per_second=12) as live:
-        for update, reached in updates(meter, source, duration_s, cycles_per_block=cycles_per_step):
+        for update, reached in feed_source(meter, source, duration_s, cycles_per_block=cycles_per_step):
             result.cycles += update.cycles.count
             if update.cycles.count:
                 power = [float(p) for p in update.cycles.power_w[:, -1]]

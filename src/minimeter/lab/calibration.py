@@ -41,6 +41,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from minimeter.meter.snapshot import snapshot_state_type
+
 from minimeter.sources.frontend import (DELAY_QUANTUM_SAMPLES, HALF_TAPS, DelayState, FrontEnd, InvalidFrontEnd, LevelState,
                        _interp_log, block_levels, delay_chunk)
 from minimeter.meter.metrology import LineCycleState, measure_chunk
@@ -78,6 +80,7 @@ class ElementCalibration:
                 _interp_log(level_a, a, np.asarray(self.phase_delay_s, float)))
 
 
+@snapshot_state_type
 @dataclass(frozen=True)
 class CalibrationState:
     level: LevelState

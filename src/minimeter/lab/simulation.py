@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
-from minimeter.meter.core import Event, Meter, Update
+from minimeter.drive import feed_source
+from minimeter.meter import Event, Meter, Update
 from minimeter.sources.service import SyntheticSource
 
 S47_TOLERANCE_PERCENT = 0.01     # SPEC S4.7: ideal input within 0.01 % of the analytic energy
@@ -87,29 +88,6 @@ class SimulationResult:
         }
 
 
-def updates(
-    meter: Meter,
-    source: SyntheticSource,
-    duration_s: float,
-    *,
-    sample_rate_hz: float | None = None,
-    chunk_frames: int = 1 << 16,
-    cycles_per_block: int = 3600,
-) -> Iterator[tuple[Update, float]]:
-    """Feed ``duration_s`` of ``source`` into ``meter`` and yield each update with the
-    simulated time reached [s]. ``sample_rate_hz`` None selects the phasor path.
-    The meter is closed at the end (its trailing partial cycle registered)."""
-    if sample_rate_hz is None:
-        for block in source.cycles(duration_s, cycles_per_block):
-            update = meter.feed_cycles(block)
-            yield update, float(block.end_s[-1]) if block.count else meter.time_s
-    else:
-        for frames in source.frames(duration_s, sample_rate_hz, chunk_frames):
-            update = meter.feed(frames.volts, frames.amps, sample_rate_hz)
-            yield update, frames.start_s + frames.count / sample_rate_hz
-    yield meter.close(), duration_s
-
-
 def simulate(
     meter: Meter,
     source: SyntheticSource,
@@ -119,7 +97,7 @@ def simulate(
     chunk_frames: int = 1 << 16,
     on_update: Callable[[Update, float], None] | None = None,
 ) -> SimulationResult:
-    """Run the whole simulation and return its score (see :func:`updates`)."""
+    """Run the whole simulation (:func:`minimeter.drive.feed_source`) and return its score."""
     result = SimulationResult(
         duration_s=duration_s,
         mode="phasor" if sample_rate_hz is None else "samples",
@@ -127,8 +105,8 @@ def simulate(
     )
     start_wh = meter.watt_hours
     wall0 = time.perf_counter()
-    for update, reached_s in updates(meter, source, duration_s, sample_rate_hz=sample_rate_hz,
-                                     chunk_frames=chunk_frames):
+    for update, reached_s in feed_source(meter, source, duration_s, sample_rate_hz=sample_rate_hz,
+                                         chunk_frames=chunk_frames):
         result.cycles += update.cycles.count
         result.keep_events(update.events)
         if on_update is not None:

@@ -4,8 +4,9 @@ Nothing here imports any other part of minimeter but :mod:`minimeter.errors`."""
 
 from minimeter.meter.catalog import MeterSpec, load_catalog, meter_spec
 from minimeter.meter.core import Event, LedChange, LedStates, Meter, Update
+from minimeter.meter.snapshot import EventKind, MeterSnapshot
 from minimeter.meter.metrology import CycleBlock
 from minimeter.meter.outputs import Transition
 
-__all__ = ["Meter", "MeterSpec", "Update", "Event", "LedChange", "LedStates", "Transition", "CycleBlock",
+__all__ = ["Meter", "MeterSpec", "MeterSnapshot", "Update", "Event", "EventKind", "LedChange", "LedStates", "Transition", "CycleBlock",
            "meter_spec", "load_catalog"]

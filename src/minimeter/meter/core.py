@@ -15,7 +15,7 @@ events are judged once per line cycle, vectorised over the cycles of a chunk.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,8 @@ from minimeter.meter.catalog import MeterSpec, meter_spec
 from minimeter.errors import InvalidSamples, MinimeterError
 from minimeter.meter.metrology import CycleBlock, LineCycleState, measure_chunk
 from minimeter.meter.outputs import Transition, find_transitions, output_state
-from minimeter.meter.register import counter_reading, lcd_text, to_quanta, watt_hours
+from minimeter.meter.register import QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
+from minimeter.meter.snapshot import EventKind, InvalidSnapshot, MeterSnapshot
 
 _MAX_CYCLES_PER_STEP = 1 << 20      # cycles judged at once (also bounded so int64 sums of quanta cannot overflow)
 FREQUENCY_TOLERANCE = 0.02          # ±2 % around 50–60 Hz before a frequency event (49.0–61.2 Hz)
@@ -43,8 +44,7 @@ class Event:
     """Something the meter noticed (S8.1), raised (``active``) or cleared."""
 
     time_s: float
-    kind: str              # power-loss, under-voltage, over-voltage, over-current,
-    #                        frequency, low-pf, reverse-power, clipped
+    kind: EventKind        # a str enum: 'power-loss', 'under-voltage', … (see EventKind)
     active: bool
     element: int | None    # 1-based element / leg / CT, or None for the meter as a whole
     value: float           # the measured value that changed the condition
@@ -120,13 +120,6 @@ def _flips(states: np.ndarray, initial: bool) -> np.ndarray:
     return np.flatnonzero(states != prev)
 
 
-@dataclass
-class _Conditions:
-    """Event conditions carried between chunks: key → currently active."""
-
-    active: dict = field(default_factory=dict)
-
-
 class Meter:
     """A Mini Meter.
 
@@ -176,8 +169,7 @@ class Meter:
         self.full_scale_a = float(full_scale_a or 2.0 * spec.max_primary_a * math.sqrt(2))
         if register_quanta is not None and (int(register_quanta) != register_quanta or register_quanta < 0):
             raise MinimeterError(f"register_quanta must be a non-negative integer, got {register_quanta!r}")
-        self._quanta = int(register_quanta) if register_quanta is not None else int(round(register_wh * (1 << 40)))
-        self._start_quanta = self._quanta
+        self._quanta = int(register_quanta) if register_quanta is not None else int(round(register_wh * QUANTA_PER_WH))
         self._reverse_quanta = 0
         self._outputs: dict[str, int] = {str(kh): kh for kh in spec.outputs_wh}
         if spec.counter_kh_wh:
@@ -188,7 +180,7 @@ class Meter:
         self._powered = False
         self._judged_volts: np.ndarray | None = None   # last rms values judged, per element
         self._judged_amps: np.ndarray | None = None
-        self._conditions = _Conditions()
+        self._active: set[tuple[EventKind, int | None]] = set()     # event conditions now raised
         self.calibration = calibration
         self._calibration_state: Any = None
         self._stream: LineCycleState | None = None
@@ -217,9 +209,19 @@ class Meter:
         return watt_hours(self._quanta)
 
     @property
+    def reverse_quanta(self) -> int:
+        """Energy of cycles with negative net power, not registered, exactly [2⁻⁴⁰ Wh]."""
+        return self._reverse_quanta
+
+    @property
     def reverse_watt_hours(self) -> float:
         """Energy of cycles with negative net power, not registered (diagnostics) [Wh]."""
         return watt_hours(self._reverse_quanta)
+
+    @property
+    def active_conditions(self) -> frozenset[tuple[EventKind, int | None]]:
+        """The event conditions raised now, as (kind, element) pairs."""
+        return frozenset(self._active)
 
     @property
     def lcd_text(self) -> str:
@@ -266,6 +268,59 @@ class Meter:
                 f"{self.spec.model_number} has no output {name!r} — its outputs: {', '.join(self._outputs)}"
             )
         return name
+
+    # ----------------------------------------------------------------- its state
+    def state(self) -> MeterSnapshot:
+        """A frozen snapshot of everything this meter carries between calls (exact
+        registers, lifetime closures, output and LED states, active conditions, the
+        open line cycle, the calibration's state, the clock)."""
+        return MeterSnapshot(
+            model_number=self.spec.model_number,
+            register_quanta=self._quanta,
+            reverse_quanta=self._reverse_quanta,
+            closures=tuple(self._closures.items()),
+            outputs_on=tuple(self._output_on.items()),
+            power_led=self._leds.power, load_led=self._leds.load, reverse_led=self._leds.reverse,
+            powered=self._powered,
+            active=tuple(sorted(self._active, key=lambda key: (key[0].value, key[1] or 0))),
+            judged_volts=None if self._judged_volts is None else tuple(float(x) for x in self._judged_volts),
+            judged_amps=None if self._judged_amps is None else tuple(float(x) for x in self._judged_amps),
+            time_s=self._time_s,
+            mode=self._mode,
+            closed=self._closed,
+            stream=self._stream,
+            calibration_state=self._calibration_state,
+        )
+
+    def restore(self, snapshot: MeterSnapshot) -> None:
+        """Continue from ``snapshot`` (of a meter of the same model), bit for bit: the
+        next feed gives what the snapshotted meter's next feed would have given."""
+        if not isinstance(snapshot, MeterSnapshot):
+            raise InvalidSnapshot(f"restore takes a MeterSnapshot, not a {type(snapshot).__name__}")
+        if snapshot.model_number != self.spec.model_number:
+            raise InvalidSnapshot(f"the snapshot is of a {snapshot.model_number}; this meter is a {self.spec.model_number}")
+        if set(dict(snapshot.closures)) != set(self._outputs) or set(dict(snapshot.outputs_on)) != set(self._outputs):
+            raise InvalidSnapshot(f"the snapshot's outputs differ from the {self.spec.model_number}'s: {', '.join(self._outputs)}")
+        if snapshot.register_quanta < 0 or snapshot.reverse_quanta < 0:
+            raise InvalidSnapshot("a snapshot's registers cannot be negative")
+        if (snapshot.stream is not None) != (snapshot.mode == "samples"):
+            raise InvalidSnapshot("the snapshot's open line cycle does not match its mode")
+        if snapshot.calibration_state is not None and self.calibration is None:
+            raise InvalidSnapshot("the snapshot is of a calibrated meter; give this meter the same calibration")
+        self._quanta = int(snapshot.register_quanta)
+        self._reverse_quanta = int(snapshot.reverse_quanta)
+        self._closures = {name: int(n) for name, n in snapshot.closures}
+        self._output_on = {name: bool(on) for name, on in snapshot.outputs_on}
+        self._leds = LedStates(snapshot.power_led, snapshot.load_led, snapshot.reverse_led)
+        self._powered = bool(snapshot.powered)
+        self._active = {(EventKind(kind), element) for kind, element in snapshot.active}
+        self._judged_volts = None if snapshot.judged_volts is None else np.array(snapshot.judged_volts, float)
+        self._judged_amps = None if snapshot.judged_amps is None else np.array(snapshot.judged_amps, float)
+        self._time_s = float(snapshot.time_s)
+        self._mode = snapshot.mode
+        self._closed = bool(snapshot.closed)
+        self._stream = snapshot.stream
+        self._calibration_state = snapshot.calibration_state
 
     # ----------------------------------------------------------------- feeding it
     def feed(
@@ -406,7 +461,7 @@ class Meter:
             ch, k = (int(i) for i in np.argwhere(np.abs(x) >= full)[0])
             t = (state.next_index + k) / state.sample_rate_hz
             events.append(Event(
-                t, "clipped", True, ch + 1, float(x[ch, k]),
+                t, EventKind.CLIPPED, True, ch + 1, float(x[ch, k]),
                 f"{kind_name} input {ch + 1} at or beyond full scale ({full:.1f}): samples clipped, "
                 "accuracy not guaranteed",
             ))
@@ -419,7 +474,7 @@ class Meter:
         step = _MAX_CYCLES_PER_STEP
         if block.count:
             # int64 running sums of quanta inside a step must stay below 2**62
-            largest = float(np.abs(block.net_energy_wh).max()) * (1 << 40)
+            largest = float(np.abs(block.net_energy_wh).max()) * QUANTA_PER_WH
             step = int(max(1, min(step, (1 << 62) // max(int(largest) + 1, 1))))
         for lo in range(0, block.count, step):
             part = block.slice(lo, lo + step) if block.count > step else block
@@ -511,47 +566,51 @@ class Meter:
         whole = ~b.partial
         power_factor = b.power_factor           # (e, m), computed once
 
-        def edges(key, condition, values, kind, element, raised, cleared, code=None, times=t):
-            was = self._conditions.active.get(key, False)
+        def edges(condition, values, kind, element, raised, cleared, code=None, times=t):
+            key = (kind, element)
+            was = key in self._active
             states = condition if code is None else _carry_forward(code, was)
             for i in _flips(states, was):
                 on = bool(states[i])
                 events.append(Event(float(times[i]), kind, on, element, float(values[i]),
                                     raised(float(values[i])) if on else cleared(float(values[i]))))
             if states.size:
-                self._conditions.active[key] = bool(states[-1])
+                if states[-1]:
+                    self._active.add(key)
+                else:
+                    self._active.discard(key)
 
-        edges("power", ~powered, volts.max(axis=0), "power-loss", None,
+        edges(~powered, volts.max(axis=0), EventKind.POWER_LOSS, None,
               lambda x: f"power lost: supply {x:.1f} V below {spec.supply_min_v:g} V — registering stopped, register kept",
               lambda x: f"power restored: supply {x:.1f} V", times=b.start_s)   # as the outputs and Power LED
         for k in range(b.elements):
             leg = f"L{k + 1}"
-            edges(("uv", k), volts[k] < self.supply_low_v, volts[k], "under-voltage", k + 1,
+            edges(volts[k] < self.supply_low_v, volts[k], EventKind.UNDER_VOLTAGE, k + 1,
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V below {spec.supply_min_v:g} V",
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V back above {spec.supply_min_v:g} V")
-            edges(("ov", k), over_v[k], volts[k], "over-voltage", k + 1,
+            edges(over_v[k], volts[k], EventKind.OVER_VOLTAGE, k + 1,
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V above {spec.supply_max_v:g} V — Power LED off, still measuring",
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V back within {spec.supply_max_v:g} V")
             ct = f"CT{k + 1}"
             over_i = np.where(powered & whole, (amps[k] > spec.max_primary_a).astype(int), -1)
-            edges(("oc", k), None, amps[k], "over-current", k + 1,
+            edges(None, amps[k], EventKind.OVER_CURRENT, k + 1,
                   lambda x, ct=ct: f"{ct} {x:.1f} A above the {spec.max_primary_a:g} A maximum (110 % of {spec.ct_rating})",
                   lambda x, ct=ct: f"{ct} {x:.1f} A back within rating", code=over_i)
             pf = power_factor[k]
             judged = powered & whole & (amps[k] >= self.starting_detect_a) & np.isfinite(pf)
             low_pf = np.where(judged, (np.abs(pf) < spec.power_factor_min).astype(int), -1)
-            edges(("pf", k), None, pf, "low-pf", k + 1,
+            edges(None, pf, EventKind.LOW_PF, k + 1,
                   lambda x, k=k: f"element {k + 1} power factor {x:.2f} below {spec.power_factor_min:g}: accuracy not guaranteed",
                   lambda x, k=k: f"element {k + 1} power factor {x:.2f} back within range", code=low_pf)
         f = b.frequency_hz
         f_lo = spec.frequency_min_hz * (1 - FREQUENCY_TOLERANCE)
         f_hi = spec.frequency_max_hz * (1 + FREQUENCY_TOLERANCE)
         f_code = np.where(powered & np.isfinite(f), ((f < f_lo) | (f > f_hi)).astype(int), -1)
-        edges("freq", None, np.nan_to_num(f), "frequency", None,
+        edges(None, np.nan_to_num(f), EventKind.FREQUENCY, None,
               lambda x: f"line frequency {x:.2f} Hz outside {f_lo:g}–{f_hi:g} Hz (50–60 Hz ± {FREQUENCY_TOLERANCE:.0%})",
               lambda x: f"line frequency {x:.2f} Hz back within range", code=f_code)
         rev_code = np.where(powered & starting & whole, negative.astype(int), -1)
-        edges("reverse", None, net_w, "reverse-power", None,
+        edges(None, net_w, EventKind.REVERSE_POWER, None,
               lambda x: f"net power {x:.1f} W is negative: not registered (check CT orientation and phasing)",
               lambda x: f"net power {x:.1f} W forward again", code=rev_code)
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minimeter.meter.snapshot import snapshot_state_type
+
 SECONDS_PER_HOUR = 3600.0
 
 
@@ -99,6 +101,7 @@ class CycleBlock:
         )
 
 
+@snapshot_state_type
 @dataclass(frozen=True)
 class LineCycleState:
     """What one chunk hands to the next: the open cycle's raw samples and the trigger."""

@@ -53,6 +53,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from minimeter.meter.snapshot import snapshot_state_type
+
 from minimeter.errors import MinimeterError
 
 HALF_TAPS = 4                  # Lagrange fractional delay of order 2·HALF_TAPS; bulk delay HALF_TAPS samples
@@ -81,6 +83,7 @@ def lagrange_taps(delay_samples: float, order: int = 2 * HALF_TAPS) -> np.ndarra
     return h
 
 
+@snapshot_state_type
 @dataclass(frozen=True)
 class DelayState:
     """History for :func:`delay_chunk`: the last ``2·HALF_TAPS`` input samples per row."""
@@ -117,6 +120,7 @@ def delay_chunk(x: np.ndarray, fractional: np.ndarray, state: DelayState) -> tup
 
 
 # --------------------------------------------------------------------------- current level
+@snapshot_state_type
 @dataclass(frozen=True)
 class LevelState:
     """Block-rms tracker: blocks of ``block`` samples aligned to the stream index."""
@@ -195,6 +199,7 @@ class CtErrors:
         return replace(self, current_a=tuple(a * f for a in self.current_a))
 
 
+@snapshot_state_type
 @dataclass(frozen=True)
 class FrontEndState:
     level: LevelState
