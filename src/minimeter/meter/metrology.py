@@ -131,14 +131,16 @@ class LineCycleState:
 
 
 def reference_voltage(volts: np.ndarray) -> np.ndarray:
-    """The voltage line cycles are cut on: L1–N for one element, L1–L2 for two [V].
+    """The voltage line cycles are cut on [V]: L1–L2 for two elements (a dual-element
+    Mini Meter), L1–N otherwise (one element, or a recording of three or more phases).
 
     L1–L2 crosses zero on a split-phase or network service whichever leg is dead,
-    swapped or missing its neutral.
+    swapped or missing its neutral. The meter and metrology-only analysis both cut on
+    this, so a recording measured either way gives the same cycles.
     """
-    if volts.shape[0] == 1:
-        return volts[0]
-    return volts[0] - volts[1]
+    if volts.shape[0] == 2:
+        return volts[0] - volts[1]
+    return volts[0]
 
 
 def find_crossings(
