@@ -8,10 +8,9 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from minimeter.meter.core import Meter
+from minimeter.meter import Meter
 from minimeter.sources.service import household_day, ideal_source
-from minimeter.drive import feed_source
-from minimeter.lab.simulation import SimulationResult
+from minimeter.lab.simulation import simulate
 from minimeter.cli._panel import front_panel
 from minimeter.cli.simulate import print_summary
 
@@ -36,22 +35,21 @@ def demo_command(wall_seconds: float, hours: float) -> None:
                   f"{hours:g} h simulated by phasors in ~{wall_seconds:g} s")
     for load in loads:
         console.print(f"  • {load.name} on {load.connection}")
-    result = SimulationResult(duration_s=duration_s, mode="phasor", sample_rate_hz=None)
-    cycles_per_step = int(STEP_S * service.frequency_hz)
     wall0 = time.perf_counter()
     power = [0.0, 0.0]
+
+    def show(update, reached_s: float) -> None:
+        nonlocal power
+        if update.cycles.count:
+            power = [float(p) for p in update.cycles.power_w[:, -1]]
+        live.update(front_panel(meter, reached_s, power))
+        if wall_seconds > 0:
+            due = wall0 + wall_seconds * reached_s / duration_s
+            time.sleep(max(0.0, due - time.perf_counter()))
+
     with Live(front_panel(meter, 0.0, power), console=console, refresh_per_second=12) as live:
-        for update, reached in feed_source(meter, source, duration_s, cycles_per_block=cycles_per_step):
-            result.cycles += update.cycles.count
-            if update.cycles.count:
-                power = [float(p) for p in update.cycles.power_w[:, -1]]
-            result.keep_events(update.events)
-            live.update(front_panel(meter, reached, power))
-            if wall_seconds > 0:
-                due = wall0 + wall_seconds * reached / duration_s
-                time.sleep(max(0.0, due - time.perf_counter()))
-    result.wall_s = time.perf_counter() - wall0
-    result.score(meter, 0.0, source.energy_wh(0.0, duration_s), source.delivered_energy_wh(0.0, duration_s))
+        result = simulate(meter, source, duration_s, cycles_per_block=int(STEP_S * service.frequency_hz),
+                          on_update=show)
     print_summary(console, meter, result, panel=False)
     console.print(f"[bold]The day: {result.registered_wh / 1000:.3f} kWh[/]; closures "
                   + ", ".join(f"output {k}: {v}" for k, v in result.closures.items())

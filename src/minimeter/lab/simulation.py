@@ -95,6 +95,7 @@ def simulate(
     *,
     sample_rate_hz: float | None = None,
     chunk_frames: int = 1 << 16,
+    cycles_per_block: int = 3600,
     on_update: Callable[[Update, float], None] | None = None,
 ) -> SimulationResult:
     """Run the whole simulation (:func:`minimeter.drive.feed_source`) and return its score."""
@@ -106,7 +107,7 @@ def simulate(
     start_wh = meter.watt_hours
     wall0 = time.perf_counter()
     for update, reached_s in feed_source(meter, source, duration_s, sample_rate_hz=sample_rate_hz,
-                                         chunk_frames=chunk_frames):
+                                         chunk_frames=chunk_frames, cycles_per_block=cycles_per_block):
         result.cycles += update.cycles.count
         result.keep_events(update.events)
         if on_update is not None:

@@ -169,6 +169,53 @@ def _parse_ratio(ct_ratio: str | float | None) -> float | None:
     return ratio
 
 
+def _checked_ratio(entry: ModelEntry, rating_text: str, secondary: bool, ratio: float | None) -> float:
+    """The register multiplier: the CT ratio of a secondary-rated model (required), 1 otherwise."""
+    if secondary and ratio is None:
+        raise InvalidOption(
+            f"{entry.prefix} with a {rating_text} secondary-rated CT input needs the CT ratio "
+            "(e.g. ct_ratio='200:0.1'): it becomes the register multiplier"
+        )
+    if not secondary and ratio is not None:
+        raise InvalidOption(
+            f"ct_ratio applies to secondary-rated models (0.1A, 0.2A) only; a {rating_text} "
+            "model comes with its Leviton CTs"
+        )
+    return ratio if secondary else 1.0
+
+
+def _checked_register(register: str, opts: dict) -> int | None:
+    """The counter's Kh [Wh] for a counter register, None for the LCD."""
+    valid_registers = list(opts["registers"])
+    if register not in valid_registers:
+        raise InvalidOption(f"register {register!r} is not offered — valid: {', '.join(valid_registers)}")
+    return {"lcd": None, "counter100": 100, "counter1000": 1000}[register]
+
+
+def _check_outputs(entry: ModelEntry, wanted: Sequence[str] | None, outputs_wh: tuple[int, ...],
+                   counter_kh: int | None, t_suffix: bool) -> None:
+    present = [str(kh) for kh in outputs_wh] + (["counter"] if counter_kh else [])
+    for name in wanted or ():
+        if str(name) not in present:
+            why = " (T models have no 1000 output)" if str(name) == "1000" and t_suffix else ""
+            if str(name) == "counter" and not counter_kh:
+                why = " (the counter output exists on counter models only: register='counter100' or 'counter1000')"
+            raise InvalidOption(
+                f"{entry.prefix}{'-T' if t_suffix else ''} has no output {name!r}{why} — "
+                f"its outputs: {', '.join(present)}"
+            )
+
+
+def _check_inputs(entry: ModelEntry, wanted: Sequence[str] | None) -> None:
+    terminals = list(entry.voltage_inputs) + list(entry.ct_inputs)
+    for name in wanted or ():
+        if str(name).upper() not in terminals:
+            raise InvalidOption(
+                f"{entry.prefix} is a {entry.elements}-element model with no {name} input — "
+                f"its inputs: {', '.join(terminals)} (L2 and CT2 exist on 7B and 5B only)"
+            )
+
+
 def meter_spec(
     prefix: str,
     *,
@@ -203,46 +250,12 @@ def meter_spec(
         raw_prefix, t_suffix = raw_prefix.rstrip("T").rstrip("-"), True
     entry = catalog.entry(raw_prefix)
     opts = catalog.options
-
     rating_text, rating_a, secondary = _parse_rating(ct_rating, catalog)
-    ratio = _parse_ratio(ct_ratio)
-    if secondary and ratio is None:
-        raise InvalidOption(
-            f"{entry.prefix} with a {rating_text} secondary-rated CT input needs the CT ratio "
-            "(e.g. ct_ratio='200:0.1'): it becomes the register multiplier"
-        )
-    if not secondary and ratio is not None:
-        raise InvalidOption(
-            f"ct_ratio applies to secondary-rated models (0.1A, 0.2A) only; a {rating_text} "
-            "model comes with its Leviton CTs"
-        )
-    ratio = ratio if secondary else 1.0
-
-    valid_registers = list(opts["registers"])
-    if register not in valid_registers:
-        raise InvalidOption(f"register {register!r} is not offered — valid: {', '.join(valid_registers)}")
-    counter_kh = {"lcd": None, "counter100": 100, "counter1000": 1000}[register]
-
+    ratio = _checked_ratio(entry, rating_text, secondary, _parse_ratio(ct_ratio))
+    counter_kh = _checked_register(register, opts)
     outputs_wh = tuple(kh for kh in opts["outputs_wh"] if not (t_suffix and kh == 1000))
-    present = [str(kh) for kh in outputs_wh] + (["counter"] if counter_kh else [])
-    for name in outputs or ():
-        if str(name) not in present:
-            why = " (T models have no 1000 output)" if str(name) == "1000" and t_suffix else ""
-            if str(name) == "counter" and not counter_kh:
-                why = " (the counter output exists on counter models only: register='counter100' or 'counter1000')"
-            raise InvalidOption(
-                f"{entry.prefix}{'-T' if t_suffix else ''} has no output {name!r}{why} — "
-                f"its outputs: {', '.join(present)}"
-            )
-
-    terminals = list(entry.voltage_inputs) + list(entry.ct_inputs)
-    for name in inputs or ():
-        if str(name).upper() not in terminals:
-            raise InvalidOption(
-                f"{entry.prefix} is a {entry.elements}-element model with no {name} input — "
-                f"its inputs: {', '.join(terminals)} (L2 and CT2 exist on 7B and 5B only)"
-            )
-
+    _check_outputs(entry, outputs, outputs_wh, counter_kh, t_suffix)
+    _check_inputs(entry, inputs)
     if aux_12v and not entry.aux_12v:
         with_aux = [p for p, m in catalog.models.items() if m.aux_12v]
         raise InvalidOption(

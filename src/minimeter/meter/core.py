@@ -505,8 +505,31 @@ class Meter:
             np.where(~powered, 0, np.where(big & ~b.partial, negative.astype(int), -1)), self._leds.reverse
         )
 
-        # Outputs: energy transitions inside powered runs; forced off while unpowered.
-        # The supply is judged per cycle, so power changes are stamped at the cycle's start.
+        step_transitions = self._advance_outputs(b, powered, forward_q)
+        transitions.extend(step_transitions)
+        self._reverse_quanta += int(reverse_q.sum())
+        self._time_s = float(end_s[-1])
+
+        # LEDs: power and reverse judged at each cycle's end; load follows output 10.
+        led_changes.extend(LedChange("power", bool(power_led[i]), float(b.start_s[i]))
+                           for i in _flips(power_led, self._leds.power))
+        led_changes.extend(LedChange("reverse", bool(reverse_led[i]), float(end_s[i]))
+                           for i in _flips(reverse_led, self._leds.reverse))
+        load = self._leds.load
+        for tr in step_transitions:
+            if tr.output == "10" and tr.state != load:
+                load = tr.state
+                led_changes.append(LedChange("load", load, tr.time_s))
+        led_changes.sort(key=lambda ch: ch.time_s)
+        self._leds = LedStates(power=bool(power_led[-1]), load=load, reverse=bool(reverse_led[-1]))
+
+        self._judge_events(b, volts, amps, powered, over_v, starting, negative, net_w, events)
+
+    def _advance_outputs(self, b: CycleBlock, powered: np.ndarray, forward_q: np.ndarray) -> list[Transition]:
+        """Add ``forward_q`` [quanta per cycle] to the register and find the outputs'
+        transitions: energy transitions inside powered runs; every output forced open
+        while unpowered. The supply is judged per cycle, so power changes are stamped at
+        the cycle's start."""
         run_edges = np.flatnonzero(np.diff(powered.astype(np.int8))) + 1
         bounds = np.concatenate(([0], run_edges, [b.count]))
         step_transitions: list[Transition] = []
@@ -531,24 +554,7 @@ class Meter:
                 if tr.state and tr.cause == "energy":
                     self._closures[tr.output] += 1
             step_transitions.extend(run)
-        transitions.extend(step_transitions)
-        self._reverse_quanta += int(reverse_q.sum())
-        self._time_s = float(end_s[-1])
-
-        # LEDs: power and reverse judged at each cycle's end; load follows output 10.
-        led_changes.extend(LedChange("power", bool(power_led[i]), float(b.start_s[i]))
-                           for i in _flips(power_led, self._leds.power))
-        led_changes.extend(LedChange("reverse", bool(reverse_led[i]), float(end_s[i]))
-                           for i in _flips(reverse_led, self._leds.reverse))
-        load = self._leds.load
-        for tr in step_transitions:
-            if tr.output == "10" and tr.state != load:
-                load = tr.state
-                led_changes.append(LedChange("load", load, tr.time_s))
-        led_changes.sort(key=lambda ch: ch.time_s)
-        self._leds = LedStates(power=bool(power_led[-1]), load=load, reverse=bool(reverse_led[-1]))
-
-        self._judge_events(b, volts, amps, powered, over_v, starting, negative, net_w, events)
+        return step_transitions
 
     def _power_outputs(self, on: bool, time_s: float, out: list) -> None:
         """Power lost: every closed output opens. Power back: each output takes the state

@@ -89,17 +89,6 @@ class CycleBlock:
         ze = np.zeros((elements, 0))
         return CycleBlock(z, z, z, np.zeros(0, bool), ze, ze, ze, ze)
 
-    @staticmethod
-    def concat(blocks: "list[CycleBlock]") -> "CycleBlock":
-        """Join consecutive blocks."""
-        if len(blocks) == 1:
-            return blocks[0]
-        return CycleBlock(
-            *(np.concatenate([getattr(b, f) for b in blocks], axis=-1)
-              for f in ("start_s", "duration_s", "frequency_hz", "partial",
-                        "power_w", "energy_wh", "volts_rms", "amps_rms"))
-        )
-
 
 @snapshot_state_type
 @dataclass(frozen=True)
@@ -262,9 +251,7 @@ def measure_chunk(
     """
     fs = state.sample_rate_hz
     e, n = volts.shape
-    base = state.next_index
     max_cycle = max(int(np.ceil(fs / tracking_min_hz)), 2)
-
     if reference is None:
         reference = reference_voltage(volts)
     starts, positions, armed, last_low = find_crossings(
@@ -277,7 +264,42 @@ def measure_chunk(
         shares = _products(prev_v, prev_a) * (starts - positions)
     else:
         shares = np.zeros((3 * e, 0))
+    bounds, bound_pos, bound_share = _cycle_bounds(state, starts, positions, shares, n, max_cycle, final)
+    block = _measure_cycles(volts, amps, state, bounds, bound_pos, bound_share)
 
+    # The open cycle: from the last bound to the end of the chunk.
+    base = state.next_index
+    tail_from = int(bounds[-1])
+    if tail_from >= base:
+        tail_v = volts[:, tail_from - base:].copy()
+        tail_a = amps[:, tail_from - base:].copy()
+    else:
+        tail_v = np.concatenate((state.tail_volts, volts), axis=1)
+        tail_a = np.concatenate((state.tail_amps, amps), axis=1)
+    new_state = LineCycleState(
+        elements=e,
+        sample_rate_hz=fs,
+        next_index=base + n,
+        tail_start=tail_from,
+        tail_start_crossing=float(bound_pos[-1]),
+        tail_start_share=bound_share[:, -1].copy(),
+        tail_volts=tail_v,
+        tail_amps=tail_a,
+        last_reference=float(reference[-1]) if n else state.last_reference,
+        armed=armed,
+        last_low=last_low,
+    )
+    return block, new_state
+
+
+def _cycle_bounds(state: LineCycleState, starts: np.ndarray, positions: np.ndarray, shares: np.ndarray,
+                  n: int, max_cycle: int, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every cycle boundary from the open cycle's start to the chunk's end, as absolute
+    sample indices: the crossings (with their interpolated positions and shares), forced
+    cuts in gaps longer than ``max_cycle`` samples (NaN position, no share), and the
+    stream's end when ``final``."""
+    base = state.next_index
+    rows = shares.shape[0]
     real = np.concatenate(([state.tail_start], base + starts))
     real_pos = np.concatenate(([state.tail_start_crossing], base + positions))
     real_share = np.concatenate((state.tail_start_share[:, None], shares), axis=1)
@@ -289,70 +311,54 @@ def measure_chunk(
 
     bounds = np.concatenate((real, forced))
     bound_pos = np.concatenate((real_pos, np.full(forced.size, np.nan)))
-    bound_share = np.concatenate((real_share, np.zeros((3 * e, forced.size))), axis=1)
+    bound_share = np.concatenate((real_share, np.zeros((rows, forced.size))), axis=1)
     order = np.argsort(bounds, kind="stable")
     bounds, bound_pos, bound_share = bounds[order], bound_pos[order], bound_share[:, order]
     end = base + n
     if final and bounds[-1] < end:
         bounds = np.concatenate((bounds, [end]))
         bound_pos = np.concatenate((bound_pos, [np.nan]))
-        bound_share = np.concatenate((bound_share, np.zeros((3 * e, 1))), axis=1)
+        bound_share = np.concatenate((bound_share, np.zeros((rows, 1))), axis=1)
+    return bounds, bound_pos, bound_share
 
+
+def _measure_cycles(volts: np.ndarray, amps: np.ndarray, state: LineCycleState, bounds: np.ndarray,
+                    bound_pos: np.ndarray, bound_share: np.ndarray) -> CycleBlock:
+    """The cycles between consecutive ``bounds``: per element Σv·i, Σv², Σi² with each
+    crossing's share moved to the cycle it belongs to, turned into P, rms, energy, f."""
+    fs = state.sample_rate_hz
+    e = volts.shape[0]
+    base = state.next_index
     m = bounds.size - 1
-    if m > 0:
-        sums = np.empty((3 * e, m))
-        first_end = int(bounds[1])
-        # First cycle: the carried tail joined to the head of this chunk (small).
-        head_v = np.concatenate((state.tail_volts, volts[:, : first_end - base]), axis=1)
-        head_a = np.concatenate((state.tail_amps, amps[:, : first_end - base]), axis=1)
-        sums[:, :1] = _segment_sums(_products(head_v, head_a), np.zeros(1, np.int64))
-        if m > 1:
-            lo, hi = first_end - base, int(bounds[-1]) - base
-            rel = (bounds[1:-1] - base - lo).astype(np.int64)
-            sums[:, 1:] = _segment_sums(_products(volts[:, lo:hi], amps[:, lo:hi]), rel)
-        sums += bound_share[:, :-1] - bound_share[:, 1:]
-        edge = np.where(np.isnan(bound_pos), bounds, bound_pos)     # where each cycle starts [samples]
-        width = np.diff(edge)                                       # its length [samples]
-        vi, vv, ii = sums[:e], sums[e:2 * e], sums[2 * e:]
-        a_pos, b_pos = bound_pos[:-1], bound_pos[1:]
-        with np.errstate(invalid="ignore"):
-            frequency = fs / (b_pos - a_pos)
-        block = CycleBlock(
-            start_s=edge[:-1] / fs,
-            duration_s=width / fs,
-            frequency_hz=frequency,
-            partial=np.isnan(a_pos) | np.isnan(b_pos),
-            power_w=vi / width,
-            energy_wh=vi / fs / SECONDS_PER_HOUR,
-            volts_rms=np.sqrt(np.maximum(vv, 0.0) / width),
-            amps_rms=np.sqrt(np.maximum(ii, 0.0) / width),
-        )
-    else:
-        block = CycleBlock.empty(e)
-
-    # The open cycle: from the last bound to the end of the chunk.
-    tail_from = int(bounds[-1])
-    if tail_from >= base:
-        tail_v = volts[:, tail_from - base:].copy()
-        tail_a = amps[:, tail_from - base:].copy()
-    else:
-        tail_v = np.concatenate((state.tail_volts, volts), axis=1)
-        tail_a = np.concatenate((state.tail_amps, amps), axis=1)
-    reference_last = float(reference[-1]) if n else state.last_reference
-    new_state = LineCycleState(
-        elements=e,
-        sample_rate_hz=fs,
-        next_index=end,
-        tail_start=tail_from,
-        tail_start_crossing=float(bound_pos[-1]),
-        tail_start_share=bound_share[:, -1].copy(),
-        tail_volts=tail_v,
-        tail_amps=tail_a,
-        last_reference=reference_last,
-        armed=armed,
-        last_low=last_low,
+    if m <= 0:
+        return CycleBlock.empty(e)
+    sums = np.empty((3 * e, m))
+    first_end = int(bounds[1])
+    # First cycle: the carried tail joined to the head of this chunk (small).
+    head_v = np.concatenate((state.tail_volts, volts[:, : first_end - base]), axis=1)
+    head_a = np.concatenate((state.tail_amps, amps[:, : first_end - base]), axis=1)
+    sums[:, :1] = _segment_sums(_products(head_v, head_a), np.zeros(1, np.int64))
+    if m > 1:
+        lo, hi = first_end - base, int(bounds[-1]) - base
+        rel = (bounds[1:-1] - base - lo).astype(np.int64)
+        sums[:, 1:] = _segment_sums(_products(volts[:, lo:hi], amps[:, lo:hi]), rel)
+    sums += bound_share[:, :-1] - bound_share[:, 1:]
+    edge = np.where(np.isnan(bound_pos), bounds, bound_pos)     # where each cycle starts [samples]
+    width = np.diff(edge)                                       # its length [samples]
+    vi, vv, ii = sums[:e], sums[e:2 * e], sums[2 * e:]
+    a_pos, b_pos = bound_pos[:-1], bound_pos[1:]
+    with np.errstate(invalid="ignore"):
+        frequency = fs / (b_pos - a_pos)
+    return CycleBlock(
+        start_s=edge[:-1] / fs,
+        duration_s=width / fs,
+        frequency_hz=frequency,
+        partial=np.isnan(a_pos) | np.isnan(b_pos),
+        power_w=vi / width,
+        energy_wh=vi / fs / SECONDS_PER_HOUR,
+        volts_rms=np.sqrt(np.maximum(vv, 0.0) / width),
+        amps_rms=np.sqrt(np.maximum(ii, 0.0) / width),
     )
-    return block, new_state
 
 
 def _last_column(tail: np.ndarray, count: int) -> np.ndarray:

@@ -80,6 +80,41 @@ def _fields(line: str) -> list[str]:
     return [f.strip() for f in line.rstrip("\r\n").split(",")]
 
 
+class _CfgLines:
+    """The CFG's lines, read one after another; errors name the file and the line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.pos = 0                      # index of the next line to read
+
+    @property
+    def line_no(self) -> int:
+        """1-based number of the next line to read."""
+        return self.pos + 1
+
+    def take(self, what: str) -> list[str]:
+        """The next non-blank line's comma-separated fields."""
+        while self.pos < len(self.lines) and not self.lines[self.pos].strip():
+            self.pos += 1
+        if self.pos >= len(self.lines):
+            raise InvalidRecording(f"{self.path}: ends early — expected {what} at line {self.pos + 1}")
+        self.pos += 1
+        return _fields(self.lines[self.pos - 1])
+
+    def text_of(self, line_no: int) -> str:
+        return self.lines[line_no - 1]
+
+    def number(self, value: str, what: str, line_no: int, kind=float):
+        try:
+            return kind(value)
+        except ValueError:
+            raise InvalidRecording(f"{self.path}: line {line_no}: {what} {value!r} is not a number") from None
+
+    def fail(self, line_no: int, problem: str) -> InvalidRecording:
+        return InvalidRecording(f"{self.path}: line {line_no}: {problem}")
+
+
 def parse_cfg(path: str | Path) -> ComtradeConfig:
     """Parse a COMTRADE configuration file; errors name the file, the line and the fault."""
     p = check_file(path)
@@ -88,106 +123,100 @@ def parse_cfg(path: str | Path) -> ComtradeConfig:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    lines = [ln for ln in text.splitlines()]
-    pos = 0
-
-    def take(what: str) -> list[str]:
-        nonlocal pos
-        while pos < len(lines) and not lines[pos].strip() and what != "optional":
-            pos += 1
-        if pos >= len(lines):
-            raise InvalidRecording(f"{p}: ends early — expected {what} at line {pos + 1}")
-        pos += 1
-        return _fields(lines[pos - 1])
-
-    def number(value: str, what: str, line: int, kind=float):
-        try:
-            return kind(value)
-        except ValueError:
-            raise InvalidRecording(f"{p}: line {line}: {what} {value!r} is not a number") from None
-
-    head = take("station, device and revision year")
-    station = head[0]
-    revision = 1991
-    if len(head) >= 3 and head[2]:
-        revision = number(head[2], "revision year", 1, int)
-    counts = take("the channel counts 'TT,##A,##D'")
-    if len(counts) < 3:
-        raise InvalidRecording(f"{p}: line 2: expected 'TT,##A,##D' (total, analog, digital counts), got {lines[1]!r}")
-    total = number(counts[0], "total channel count", 2, int)
-    n_analog = number(counts[1].upper().rstrip("A"), "analog channel count", 2, int)
-    n_digital = number(counts[2].upper().rstrip("D"), "digital channel count", 2, int)
-    if total != n_analog + n_digital:
-        raise InvalidRecording(
-            f"{p}: line 2: wrong channel count — total {total} is not {n_analog} analog + {n_digital} digital"
-        )
-    analog = []
-    for k in range(n_analog):
-        line_no = pos + 1
-        f = take(f"analog channel {k + 1} of {n_analog}")
-        if len(f) < 10:
-            raise InvalidRecording(
-                f"{p}: line {line_no}: wrong channel count — line 2 declares {n_analog} analog channels, "
-                f"but line {line_no} ({lines[line_no - 1]!r}) is not analog channel {k + 1} "
-                "(expected at least 10 comma-separated fields: An,ch_id,ph,ccbm,uu,a,b,skew,min,max)"
-            )
-        index = number(f[0], "channel number", line_no, int)
-        if index != k + 1:
-            raise InvalidRecording(
-                f"{p}: line {line_no}: wrong channel count — expected analog channel {k + 1}, found number {index}"
-            )
-        primary = number(f[10], "primary ratio", line_no) if len(f) > 10 and f[10] else None
-        secondary = number(f[11], "secondary ratio", line_no) if len(f) > 11 and f[11] else None
-        analog.append(AnalogChannel(
-            index=index, name=f[1], phase=f[2], unit=f[4],
-            multiplier=number(f[5], "multiplier a", line_no), offset=number(f[6], "offset b", line_no),
-            skew_us=number(f[7], "skew", line_no) if f[7] else 0.0,
-            primary=primary, secondary=secondary, ps=(f[12].upper() if len(f) > 12 else ""),
-        ))
+    cfg = _CfgLines(p, text)
+    head = cfg.take("station, device and revision year")
+    revision = cfg.number(head[2], "revision year", 1, int) if len(head) >= 3 and head[2] else 1991
+    n_analog, n_digital = _channel_counts(cfg)
+    analog = tuple(_analog_channel(cfg, k, n_analog) for k in range(n_analog))
     for k in range(n_digital):
-        line_no = pos + 1
-        f = take(f"digital channel {k + 1} of {n_digital}")
-        if len(f) < 3 or not f[0].isdigit() or len(f) >= 10:
-            raise InvalidRecording(
-                f"{p}: line {line_no}: wrong channel count — line 2 declares {n_digital} digital channels, "
-                f"but line {line_no} ({lines[line_no - 1]!r}) is not digital channel {k + 1}"
-            )
-    line_no = pos + 1
-    lf = take("the line frequency")
-    if len(lf) != 1:
-        raise InvalidRecording(
-            f"{p}: line {line_no}: wrong channel count — expected the line frequency after "
-            f"{n_analog} analog and {n_digital} digital channels, got {lines[line_no - 1]!r}"
-        )
-    line_frequency = number(lf[0], "line frequency", line_no)
-    line_no = pos + 1
-    nrates = number(take("the number of sample rates")[0], "number of sample rates", line_no, int)
-    rates = []
-    for _ in range(max(nrates, 1)):
-        line_no = pos + 1
-        f = take("a sample rate line 'samp,endsamp'")
-        if len(f) < 2:
-            raise InvalidRecording(f"{p}: line {line_no}: expected 'samp,endsamp', got {lines[line_no - 1]!r}")
-        rates.append((number(f[0], "sample rate", line_no), number(f[1], "end sample", line_no, int)))
-    if nrates > 1 and len({r for r, _ in rates}) > 1:
-        raise InvalidRecording(
-            f"{p}: {nrates} different sample rates ({', '.join(f'{r:g} Hz' for r, _ in rates)}) — "
-            "the meter needs one uniform rate; resample the recording first"
-        )
-    start = ",".join(take("the first sample's date and time"))
-    trigger = ",".join(take("the trigger's date and time"))
-    line_no = pos + 1
-    fmt = take("the data file type (ASCII, BINARY, BINARY32, FLOAT32)")[0].upper()
+        _digital_channel(cfg, k, n_digital)
+    line_frequency = _line_frequency(cfg, n_analog, n_digital)
+    rate_hz, end_sample = _sample_rate(cfg)
+    start = ",".join(cfg.take("the first sample's date and time"))
+    trigger = ",".join(cfg.take("the trigger's date and time"))
+    line_no = cfg.line_no
+    fmt = cfg.take("the data file type (ASCII, BINARY, BINARY32, FLOAT32)")[0].upper()
     if fmt not in ("ASCII", *_BINARY_TYPES):
-        raise InvalidRecording(f"{p}: line {line_no}: data file type {fmt!r} unknown — ASCII, BINARY, BINARY32 or FLOAT32")
+        raise cfg.fail(line_no, f"data file type {fmt!r} unknown — ASCII, BINARY, BINARY32 or FLOAT32")
     time_mult = 1.0
-    if revision >= 1999 and pos < len(lines) and lines[pos].strip():
-        time_mult = number(_fields(lines[pos])[0], "time multiplier", pos + 1)
+    if revision >= 1999 and cfg.pos < len(cfg.lines) and cfg.lines[cfg.pos].strip():
+        time_mult = cfg.number(_fields(cfg.lines[cfg.pos])[0], "time multiplier", cfg.line_no)
     return ComtradeConfig(
-        station=station, revision=revision, analog=tuple(analog), digital_count=n_digital,
-        line_frequency_hz=line_frequency, sample_rate_hz=rates[0][0], end_sample=rates[-1][1],
+        station=head[0], revision=revision, analog=analog, digital_count=n_digital,
+        line_frequency_hz=line_frequency, sample_rate_hz=rate_hz, end_sample=end_sample,
         start_time=start, trigger_time=trigger, data_format=fmt, time_multiplier=time_mult,
     )
+
+
+def _channel_counts(cfg: _CfgLines) -> tuple[int, int]:
+    """Line 2, ``TT,##A,##D``: the analog and digital channel counts."""
+    counts = cfg.take("the channel counts 'TT,##A,##D'")
+    if len(counts) < 3:
+        raise cfg.fail(2, f"expected 'TT,##A,##D' (total, analog, digital counts), got {cfg.text_of(2)!r}")
+    total = cfg.number(counts[0], "total channel count", 2, int)
+    n_analog = cfg.number(counts[1].upper().rstrip("A"), "analog channel count", 2, int)
+    n_digital = cfg.number(counts[2].upper().rstrip("D"), "digital channel count", 2, int)
+    if total != n_analog + n_digital:
+        raise cfg.fail(2, f"wrong channel count — total {total} is not {n_analog} analog + {n_digital} digital")
+    return n_analog, n_digital
+
+
+def _analog_channel(cfg: _CfgLines, k: int, n_analog: int) -> AnalogChannel:
+    """Analog channel line ``An,ch_id,ph,ccbm,uu,a,b,skew,min,max[,primary,secondary,PS]``."""
+    line_no = cfg.line_no
+    f = cfg.take(f"analog channel {k + 1} of {n_analog}")
+    if len(f) < 10:
+        raise cfg.fail(line_no, f"wrong channel count — line 2 declares {n_analog} analog channels, "
+                                f"but line {line_no} ({cfg.text_of(line_no)!r}) is not analog channel {k + 1} "
+                                "(expected at least 10 comma-separated fields: An,ch_id,ph,ccbm,uu,a,b,skew,min,max)")
+    index = cfg.number(f[0], "channel number", line_no, int)
+    if index != k + 1:
+        raise cfg.fail(line_no, f"wrong channel count — expected analog channel {k + 1}, found number {index}")
+    return AnalogChannel(
+        index=index, name=f[1], phase=f[2], unit=f[4],
+        multiplier=cfg.number(f[5], "multiplier a", line_no), offset=cfg.number(f[6], "offset b", line_no),
+        skew_us=cfg.number(f[7], "skew", line_no) if f[7] else 0.0,
+        primary=cfg.number(f[10], "primary ratio", line_no) if len(f) > 10 and f[10] else None,
+        secondary=cfg.number(f[11], "secondary ratio", line_no) if len(f) > 11 and f[11] else None,
+        ps=(f[12].upper() if len(f) > 12 else ""),
+    )
+
+
+def _digital_channel(cfg: _CfgLines, k: int, n_digital: int) -> None:
+    """A digital channel line: only its presence is checked."""
+    line_no = cfg.line_no
+    f = cfg.take(f"digital channel {k + 1} of {n_digital}")
+    if len(f) < 3 or not f[0].isdigit() or len(f) >= 10:
+        raise cfg.fail(line_no, f"wrong channel count — line 2 declares {n_digital} digital channels, "
+                                f"but line {line_no} ({cfg.text_of(line_no)!r}) is not digital channel {k + 1}")
+
+
+def _line_frequency(cfg: _CfgLines, n_analog: int, n_digital: int) -> float:
+    line_no = cfg.line_no
+    lf = cfg.take("the line frequency")
+    if len(lf) != 1:
+        raise cfg.fail(line_no, f"wrong channel count — expected the line frequency after {n_analog} analog and "
+                                f"{n_digital} digital channels, got {cfg.text_of(line_no)!r}")
+    return cfg.number(lf[0], "line frequency", line_no)
+
+
+def _sample_rate(cfg: _CfgLines) -> tuple[float, int]:
+    """The sample rate [Hz] and the last sample number; one uniform rate only."""
+    line_no = cfg.line_no
+    nrates = cfg.number(cfg.take("the number of sample rates")[0], "number of sample rates", line_no, int)
+    rates = []
+    for _ in range(max(nrates, 1)):
+        line_no = cfg.line_no
+        f = cfg.take("a sample rate line 'samp,endsamp'")
+        if len(f) < 2:
+            raise cfg.fail(line_no, f"expected 'samp,endsamp', got {cfg.text_of(line_no)!r}")
+        rates.append((cfg.number(f[0], "sample rate", line_no), cfg.number(f[1], "end sample", line_no, int)))
+    if nrates > 1 and len({r for r, _ in rates}) > 1:
+        raise InvalidRecording(
+            f"{cfg.path}: {nrates} different sample rates ({', '.join(f'{r:g} Hz' for r, _ in rates)}) — "
+            "the meter needs one uniform rate; resample the recording first"
+        )
+    return rates[0][0], rates[-1][1]
 
 
 def _dat_path(cfg_path: Path) -> Path:
