@@ -19,17 +19,22 @@ from hypothesis import strategies as st
 from minimeter.meter.catalog import meter_spec
 from minimeter.cli import main
 from minimeter.lab.diagnostics import (
+    CLIPPED_NOTE,
     FAQ_PROBLEMS,
     MANUAL_3_9,
+    ClippedInput,
     Measurements,
     check_installation,
     diagnose_installation,
+    diagnose_samples,
     fundamental_phasors,
     load_led_duty,
     name_faults,
     troubleshoot,
 )
-from minimeter.sources.installation import Installation, load_installation
+from minimeter.formats.installation import load_installation
+from minimeter.sources.installation import Installation
+from minimeter.sources.recordings import write_npz
 from minimeter.sources.service import Harmonic, Load, Service
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,6 +183,65 @@ def test_s11_3_diagnose_a_recording_npz_and_csv(tmp_path):
     bad.write_text("x,y\n1,2\n3,4\n", encoding="utf-8")
     out = runner.invoke(main, ["diagnose", "--recording", str(bad), "--sample-rate", "4000", "--model", "MO"])
     assert out.exit_code == 2 and "Traceback" not in out.output and "minimeter: error:" in out.output
+
+
+# --------------------------------------------------------------------------- clipped inputs
+FULL_SCALE_V = 1.5 * 138.0 * math.sqrt(2)     # the meter's voltage range: 292.74 V peak
+FULL_SCALE_A = 2.0 * SPEC_7B.max_primary_a * math.sqrt(2)   # twice the peak of 110 % of 200 A: 622.25 A
+
+
+def _adc(rms: float, lag_deg: float, full_scale: float, t: np.ndarray) -> np.ndarray:
+    """A 60 Hz sine as an ADC of range ±full_scale gives it: clipped flat at full scale."""
+    x = math.sqrt(2) * rms * np.cos(2 * math.pi * 60.0 * t - math.radians(lag_deg))
+    return np.clip(x, -full_scale, full_scale)
+
+
+def test_s11_3_a_clipped_voltage_is_flagged_and_never_reported_as_measured(tmp_path):
+    """250 V rms (353.6 V peak) on a meter whose range is 1.5 · 138 · √2 = 292.74 V: the
+    meter flags V1 clipped, so its rms, phasor, power, the angle and the line frequency
+    (cut on that voltage) are withheld; the 10 A current, unclipped, is measured over the
+    whole cycles (clipping keeps the zero crossings): 10 A to the rectangle rule's 0.01 %."""
+    fs = 4000.0
+    t = np.arange(550) / fs
+    volts, amps = _adc(250.0, 0.0, FULL_SCALE_V, t), _adc(10.0, 30.0, FULL_SCALE_A, t)
+    d = diagnose_samples(SPEC_MO, volts[None], amps[None], fs)
+    m = d.measurements
+    assert m.clipped == (ClippedInput("voltage", 1, pytest.approx(FULL_SCALE_V)),)
+    assert m.volts == (None,) and m.volts_rms == (None,) and m.frequency_hz is None
+    assert m.power_w(0) is None and m.angle_deg(0) is None and m.net_power_w is None
+    assert m.amps_rms[0] == pytest.approx(10.0, rel=1e-4)
+    assert d.top.kind == "supply-voltage" and "L1–N clipped: peak ≥ 292.7 V" in d.top.message
+    assert d.top.registration_percent is None and CLIPPED_NOTE in d.notes
+    text = "\n".join(m.lines() + d.lines())
+    assert "V clipped (peak ≥ 292.7 V)" in text and "frequency — (not measured" in text
+    assert "250" not in text                  # nor any other figure for the voltage
+    # the same window as a recording, through the command
+    npz = tmp_path / "clipped.npz"
+    write_npz(npz, np.vstack((volts, amps)), fs, ["V1", "I1"], ["V", "A"])
+    out = CliRunner().invoke(main, ["diagnose", "--recording", str(npz), "--model", "MO", "--json"])
+    payload = json.loads(out.output)
+    assert out.exit_code == 1 and payload["faults"][0]["kind"] == "supply-voltage"
+    assert payload["measurements"]["volts_rms"] == [None] and payload["measurements"]["frequency_hz"] is None
+    assert payload["measurements"]["clipped"] == [{"input": "V1", "quantity": "voltage", "element": 1,
+                                                   "peak_at_least": pytest.approx(FULL_SCALE_V)}]
+
+
+def test_s11_3_a_clipped_current_is_withheld_the_rest_measured():
+    """Split phase 120 V, CT1 10 A at 20° lag, CT2 500 A rms (707 A peak) against the
+    622.25 A range: I2 withheld with element 2's power; V1, V2, I1 and the frequency
+    (60 Hz, the voltages are whole) measured; the finding is CT2's over-current."""
+    fs = 4000.0
+    t = np.arange(550) / fs
+    volts = np.vstack((_adc(120.0, 0.0, FULL_SCALE_V, t), _adc(120.0, 180.0, FULL_SCALE_V, t)))
+    amps = np.vstack((_adc(10.0, 20.0, FULL_SCALE_A, t), _adc(500.0, 180.0, FULL_SCALE_A, t)))
+    d = diagnose_samples(SPEC_7B, volts, amps, fs)
+    m = d.measurements
+    assert m.clipped == (ClippedInput("current", 2, pytest.approx(FULL_SCALE_A)),)
+    assert m.amps[1] is None and m.amps_rms[1] is None and m.power_w(1) is None
+    assert m.volts_rms == (pytest.approx(120.0, rel=1e-5), pytest.approx(120.0, rel=1e-5))
+    assert m.frequency_hz == pytest.approx(60.0, rel=1e-6)
+    assert m.power_w(0) == pytest.approx(120 * 10 * math.cos(math.radians(20)), rel=1e-6)
+    assert d.top.kind == "over-current" and d.top.subject == "CT2" and "peak ≥ 622.3 A" in d.top.message
 
 
 # --------------------------------------------------------------------------- §3.9 check

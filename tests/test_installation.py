@@ -11,16 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from minimeter.cli import main
-from minimeter.sources.installation import (
-    CT,
-    FAULT_KINDS,
-    Installation,
-    InvalidInstallation,
-    default_installation,
-    load_installation,
-    parse_installation,
-)
-from minimeter.meter.core import Meter
+from minimeter.formats.installation import load_installation, parse_installation
+from minimeter.meter import Meter
+from minimeter.sources.installation import CT, FAULT_KINDS, Installation, InvalidInstallation, default_installation
 from minimeter.sources.service import Load, Service, evaluate, household_day
 from minimeter.lab.simulation import simulate
 
@@ -31,7 +24,7 @@ RATE_HZ = 4000.0
 
 def run(inst: Installation, seconds: float = SECONDS, meter: Meter | None = None):
     """Simulate ``inst`` by samples; return (meter, result)."""
-    meter = meter or inst.meter()
+    meter = meter or Meter(inst.spec)
     result = simulate(meter, inst.source(), seconds, sample_rate_hz=RATE_HZ)
     return meter, result
 
@@ -55,7 +48,7 @@ def test_s3_2_default_installation_is_the_household_on_a_7b_200a():
     assert inst.spec.prefix == "7B" and inst.spec.ct_rating == "200A"
     assert inst.service == service and inst.loads == tuple(loads)
     assert inst.faults == () and inst.duration_s is None
-    meter, source = inst.meter(), inst.source()
+    meter, source = Meter(inst.spec), inst.source()
     assert meter.spec.elements == 2 and source.elements == 2
 
 

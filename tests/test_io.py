@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from minimeter.lab.analysis import analyze, cycle_rows
+from minimeter import Meter
 from minimeter.cli import main
+from minimeter.drive import feed_samples, measure_samples
+from minimeter.lab.analysis import analyze, cycle_rows, map_recording
 from minimeter.sources.recordings import (ChannelMap, ComtradeReader, InvalidRecording, WavWriter, open_recording, read,
                           write_csv, write_npz)
 
@@ -310,25 +312,53 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 @given(st.lists(st.integers(1, 900), min_size=1, max_size=6))
 def test_s4_2_property_any_chunk_sizes_read_the_same(sizes):
     """Chunks of varying size (the reader's chunks re-cut into pieces of ``sizes``,
-    cycling) through the analysis give the whole reading's energies."""
-    from minimeter.meter.metrology import LineCycleState, measure_chunk
-
+    cycling) through the analysis's metrology give the whole reading's energies."""
     frames, info = read(KEATING)
     resolved = ChannelMap.parse("U1:I1,U2:I2,U3:I3").resolve(info)
     volts, amps = resolved.split(frames)
-    state = LineCycleState.start(3, info.sample_rate_hz)
-    energy = np.zeros(3)
-    k, j = 0, 0
-    while k < volts.shape[1]:
-        n = sizes[j % len(sizes)]
-        block, state = measure_chunk(volts[:, k:k + n], amps[:, k:k + n], state, hysteresis_v=50.0,
-                                     reference=volts[0, k:k + n])
-        energy += block.energy_wh.sum(axis=1)
-        k, j = k + n, j + 1
-    block, _ = measure_chunk(np.zeros((3, 0)), np.zeros((3, 0)), state, hysteresis_v=50.0, final=True,
-                             reference=np.zeros(0))
-    energy += block.energy_wh.sum(axis=1)
+
+    def pieces():
+        k, j = 0, 0
+        while k < volts.shape[1]:
+            n = sizes[j % len(sizes)]
+            yield volts[:, k:k + n], amps[:, k:k + n]
+            k, j = k + n, j + 1
+
+    energy = sum(block.energy_wh.sum(axis=1) for block in measure_samples(pieces(), info.sample_rate_hz,
+                                                                           hysteresis_v=50.0))
     assert energy == pytest.approx(np.array(README_WH), abs=2e-6)
+
+
+def _network_recording(path: Path, fs: float = 4000.0, seconds: float = 0.5) -> None:
+    """A 120/208 V network seen by a dual-element meter: V2 lags V1 by 120°, so L1–L2
+    (√3 · 120 V at +30°) crosses zero 1/12 of a cycle before L1–N does."""
+    t = np.arange(int(seconds * fs)) / fs
+    w = 2 * np.pi * 60.0
+    v1 = 120 * math.sqrt(2) * np.cos(w * t)
+    v2 = 120 * math.sqrt(2) * np.cos(w * t - 2 * np.pi / 3)
+    i1 = 20 * math.sqrt(2) * np.cos(w * t - 0.3)
+    i2 = 8 * math.sqrt(2) * np.cos(w * t - 2 * np.pi / 3 - 0.2)
+    write_npz(path, np.vstack((v1, i1, v2, i2)), fs, ["V1", "I1", "V2", "I2"], ["V", "A", "V", "A"])
+
+
+def test_s4_2_analyze_and_meter_cut_a_two_element_recording_into_the_same_cycles(tmp_path):
+    """Both cut on L1–L2 = √3·120·√2·cos(ωt + 30°): its positive-going zero crossings are at
+    ωt = −120° (mod 360°), t = 1/90 s + k/60 s — not L1–N's 1/80 s + k/60 s."""
+    path = tmp_path / "network.npz"
+    _network_recording(path)
+    analysed = []
+    analyze(open_recording(path), on_block=analysed.append)
+    mapped = map_recording(open_recording(path))
+    meter = Meter.for_model("7B", hysteresis_v=mapped.hysteresis_v)
+    metered = [u.cycles for u in feed_samples(meter, mapped.chunks(), mapped.sample_rate_hz)]
+    starts_a = np.concatenate([b.start_s for b in analysed])
+    starts_m = np.concatenate([b.start_s for b in metered if b.count])
+    assert starts_a.size == starts_m.size == 31          # 30 crossings in 0.5 s: 29 whole cycles, 2 partial
+    assert np.array_equal(starts_a, starts_m)
+    whole = np.concatenate([b.start_s[~b.partial] for b in analysed])
+    assert whole.size == 29 and whole == pytest.approx(1 / 90 + np.arange(whole.size) / 60, abs=1e-7)
+    out = CliRunner().invoke(main, ["analyze", str(path)])
+    assert out.exit_code == 0 and "cut on L1–L2" in out.output
 
 
 def _ascii_comtrade(folder: Path, header: str, rate_line: str, tail: list[str], rows: list[str]) -> Path:

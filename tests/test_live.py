@@ -19,20 +19,20 @@ from .test_live_support import QUANTA_PER_WH, constant_installation
 class _RecordingStore(Store):
     """A real store that also remembers every committed register [Wh]."""
 
-    committed: list
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.committed: list[float] = []
 
-    def commit(self, state, **kw):
-        super().commit(state, **kw)
-        self.committed.append(state.register_quanta / QUANTA_PER_WH)
+    def commit(self, stored, **kw):
+        super().commit(stored, **kw)
+        self.committed.append(stored.meter.register_quanta / QUANTA_PER_WH)
 
 
 def test_s10_1_commits_at_each_kh10_closure_and_opening(tmp_path):
     # 4800 W for 30 minutes = 2400 Wh: 240 Kh = 10 pulses, 480 changes of the output, so at
     # least 480 commits and never more than 5 Wh (+ one line cycle: 4800 W / 60 Hz / 3600 h
     # = 0.022 Wh) unstored: a crash loses less than one pulse's energy (S10.1).
-    base = Store.open(tmp_path / "m.sqlite3")
-    store = _RecordingStore(base._db, base.path)
-    store.committed = []
+    store = _RecordingStore.open(tmp_path / "m.sqlite3")
     live = LiveMeter(constant_installation((2400.0, "L1"), (2400.0, "L2")), store=store, speed=0)
     live.run(threading.Event(), hours=0.5)
     steps = [b - a for a, b in zip([0.0] + store.committed, store.committed)]
@@ -55,7 +55,7 @@ def test_s10_1_restart_continues_register_outputs_and_clock(tmp_path):
     second.run(threading.Event(), hours=0.53)
     assert second.meter.watt_hours == pytest.approx(1036.0, abs=1e-6)
     # lifetime closures continue: floor(1036 / 10) = 103, floor(1036 / 100) = 10, floor(1036 / 1000) = 1
-    assert {n: second.closures(n) for n in ("10", "100", "1000")} == {"10": 103, "100": 10, "1000": 1}
+    assert {n: second.meter.closures(n) for n in ("10", "100", "1000")} == {"10": 103, "100": 10, "1000": 1}
     # S6.1 output states follow the register: 1036 mod 10 = 6 ≥ 5 → OFF; mod 100 = 36 < 50 → ON
     assert not second.meter.output_on("10")
     assert second.meter.output_on("100") and second.meter.output_on("1000")
@@ -65,8 +65,7 @@ def test_s7_2_load_led_changes_every_90_s_at_200_w():
     # SPEC S7.2's worked example: at a constant 200 W the load LED is on 1.5 min, off 1.5 min.
     live = LiveMeter(constant_installation((200.0, "L1")), speed=0)
     live.advance_to(600.0)
-    live.publish()
-    load = [(state, t) for led, state, t in live.latest.led_changes if led == "load"]
+    load = [(c.state, c.time_s) for c in live.publish().led_changes if c.led == "load"]
     assert [s for s, _ in load] == [True, False, True, False, True, False, True]
     assert [t for _, t in load] == pytest.approx([0.0, 90.0, 180.0, 270.0, 360.0, 450.0, 540.0], abs=1e-6)
 
@@ -85,7 +84,7 @@ def test_live_fault_switch_feeds_the_same_meter_from_now_on():
     snap = live.publish()
     assert live.meter is meter
     assert meter.watt_hours == pytest.approx(200.0, abs=1e-6)
-    assert snap.reverse_led and snap.faults == ("ct-reversed(ct=CT2)",)
+    assert snap.meter.reverse_led and snap.faults == ("ct-reversed(ct=CT2)",)
     assert snap.reverse_watt_hours == pytest.approx(800 / 6, abs=1e-6)
     assert ("reverse-power", None) in snap.active_events
     live.clear_faults()
@@ -141,3 +140,33 @@ def test_run_bad_options_are_one_line_errors(args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_s10_1_stopped_and_restarted_meter_equals_an_uninterrupted_one(tmp_path):
+    # The household day with CT2 reversed: net power swings forward and reverse, so both
+    # registers grow, the reverse LED and the reverse-power condition come and go. One
+    # meter runs 5 h straight; another, with a store, stops at 0.95 h (reverse-power
+    # active, reverse LED lit) and a new process restarts it from the store. Everything
+    # the meter holds is the same to the last quantum.
+    inst = default_installation().with_fault("ct-reversed", ct="CT2")
+    stop_s, end_s = 0.95 * 3600 + 0.123, 5 * 3600.0
+    twin = LiveMeter(inst, speed=0)
+    twin.run(threading.Event(), until_s=end_s)
+    path = tmp_path / "m.sqlite3"
+    first = LiveMeter(inst, store=Store.open(path), speed=0)
+    first.run(threading.Event(), until_s=stop_s)
+    assert first.meter.active_conditions == {("reverse-power", None)} and first.meter.leds.reverse
+    second = LiveMeter(inst, store=Store.open(path), speed=0)
+    assert second.meter.state() == first.meter.state()
+    second.run(threading.Event(), until_s=end_s)
+    a, b = twin.meter, second.meter
+    assert b.register_quanta == a.register_quanta > 0
+    assert b.reverse_quanta == a.reverse_quanta > 0
+    assert {n: b.closures(n) for n in b.output_names} == {n: a.closures(n) for n in a.output_names}
+    assert b.leds == a.leds and b.active_conditions == a.active_conditions
+    assert b.state() == a.state()
+    assert second.time_s == twin.time_s == end_s
+    # the event log across the restart is the twin's
+    logged = [(e.time_s, e.kind, e.active, e.element) for e in Store.open(path).events()]
+    assert logged == [(e.time_s, e.kind, e.active, e.element) for e in twin.publish().recent_events]
+    assert len(logged) >= 4

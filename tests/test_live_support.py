@@ -12,12 +12,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from minimeter.meter.register import QUANTA_PER_WH         # the register's quantum: 2⁻⁴⁰ Wh
 from minimeter.sources.installation import default_installation
 from minimeter.sources.service import Load
 
 REPO = Path(__file__).resolve().parents[1]
 MINIMETER = str(Path(sys.executable).with_name("minimeter"))
-QUANTA_PER_WH = 1 << 40
 
 
 def free_port() -> int:

@@ -33,7 +33,7 @@ def test_metrics_scrape_parses_and_matches_the_meter():
     assert resp.headers["content-type"].startswith("text/plain")
     s = _samples(resp.text)
     assert s[("minimeter_energy_watt_hours_total", (("model", "7B-200A-LCD"),))] == pytest.approx(1200.0, abs=1e-6)
-    assert s[("minimeter_energy_watt_hours_total", (("model", "7B-200A-LCD"),))] == snap.register_quanta / QUANTA_PER_WH
+    assert s[("minimeter_energy_watt_hours_total", (("model", "7B-200A-LCD"),))] == snap.meter.register_quanta / QUANTA_PER_WH
     assert s[("minimeter_power_watts", (("element", "1"),))] == pytest.approx(1800.0, abs=1e-6)
     assert s[("minimeter_power_watts", (("element", "2"),))] == pytest.approx(600.0, abs=1e-6)
     assert s[("minimeter_net_power_watts", ())] == pytest.approx(2400.0, abs=1e-6)

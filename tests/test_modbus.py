@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
@@ -13,11 +12,13 @@ sunspec_client = pytest.importorskip("sunspec2.modbus.client")
 sunspec_modbus = pytest.importorskip("sunspec2.modbus.modbus")
 
 from minimeter.sources.installation import default_installation  # noqa: E402
-from minimeter.live.runner import LiveMeter, OutputReading, Snapshot  # noqa: E402
+from minimeter.meter import Meter  # noqa: E402
+from minimeter.live.runner import LiveMeter  # noqa: E402
 from minimeter.live.modbus import BASE_ADDRESS, SunSpecServer, sunspec_registers  # noqa: E402
+from minimeter.live.stream import Snapshot  # noqa: E402
 from minimeter.sources.service import Load  # noqa: E402
 
-from .test_live_support import constant_installation, free_port  # noqa: E402
+from .test_live_support import QUANTA_PER_WH, constant_installation, free_port  # noqa: E402
 
 
 @pytest.fixture
@@ -31,14 +32,10 @@ def serve():
     def start(live: LiveMeter) -> int:
         port = free_port()
         server = SunSpecServer("127.0.0.1", port)
-        server.update(live.latest)
-        live.subscribe(server.update)
+        live.add_sink(server)
         asyncio.run_coroutine_threadsafe(server.serve(), loop)
         servers.append(server)
-        deadline = time.monotonic() + 10
-        while server._server is None or server._server.transport is None:
-            assert time.monotonic() < deadline, "the Modbus server did not start"
-            time.sleep(0.05)
+        assert server.wait_ready(10.0), "the Modbus server did not start"
         return port
 
     yield start
@@ -67,7 +64,7 @@ def test_sunspec_scan_finds_models_1_and_202_with_the_meters_figures(serve):
     assert "7B" in common.Md.value
     meter = device.models[202][0]
     assert meter.TotWhImp.cvalue == pytest.approx(2200.0, abs=10.0)          # within one Kh = 10 pulse
-    assert meter.TotWhImp.cvalue == snap.register_quanta >> 40              # the register, floored to Wh
+    assert meter.TotWhImp.cvalue == snap.meter.register_quanta // QUANTA_PER_WH             # the register, floored to Wh
     assert meter.W.cvalue == pytest.approx(2200.0, abs=10.0)                  # W_SF = 1: 10 W steps
     assert meter.W.cvalue == pytest.approx(snap.net_power_w, abs=5.0)
     assert meter.WphA.cvalue == pytest.approx(1500.0, abs=5.0)
@@ -133,11 +130,9 @@ def test_single_element_meter_is_model_201(serve):
 def test_scale_factors_fit_440_a_times_2_times_138_v():
     # The largest meter at its limits: 400 A CTs at 110 % = 440 A on both elements at 138 V:
     # W = 2 × 440 × 138 = 121 440 W → 12 144 at W_SF = 1; A = 880 A → 8 800 at A_SF = −1.
+    meter = Meter.for_model("7B", ct_rating="400A")
     snap = Snapshot(
-        seq=1, model_number="7B-400A-LCD", elements=2, time_s=0.0, speed=0.0,
-        register_quanta=0, watt_hours=0.0, reverse_watt_hours=0.0, lcd_text="000000.0",
-        counter_value=None, power_led=True, load_led=False, reverse_led=False,
-        outputs=(OutputReading("10", 10, False, 0),),
+        seq=1, spec=meter.spec, meter=meter.state(), cycle_index=0, time_s=0.0, speed=0.0,
         power_w=(440 * 138.0, 440 * 138.0), volts_rms=(138.0, 138.0), amps_rms=(440.0, 440.0),
         power_factor=(1.0, 1.0), frequency_hz=60.0,
     )

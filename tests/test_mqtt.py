@@ -97,7 +97,7 @@ def test_home_assistant_discovery_and_states_match_the_meter(broker_url):
     live.advance_to(3600.0)
     snap = live.publish()
     sub = Subscriber(broker_url, "homeassistant/#", "minimeter/#")
-    pub = HomeAssistantPublisher(broker_url, node_id="mm_test", model=snap.model_number, elements=2,
+    pub = HomeAssistantPublisher(broker_url, node_id="mm_test", model=snap.spec.model_number, elements=2,
                                  min_interval_s=0.0)
     try:
         pub.update(snap)
@@ -117,7 +117,7 @@ def test_home_assistant_discovery_and_states_match_the_meter(broker_url):
         assert sub.last("minimeter/mm_test/availability") == "online"
         energy = float(sub.last("minimeter/mm_test/energy"))
         assert energy == pytest.approx(2.2, abs=0.010)                        # within one Kh = 10 pulse
-        assert energy == (snap.register_quanta // QUANTA_PER_WH) / 1000
+        assert energy == (snap.meter.register_quanta // QUANTA_PER_WH) / 1000
         assert float(sub.last("minimeter/mm_test/power")) == pytest.approx(2200.0, abs=0.1)
         assert float(sub.last("minimeter/mm_test/voltage_l1")) == pytest.approx(120.0, abs=0.05)
         assert float(sub.last("minimeter/mm_test/current_ct1")) == pytest.approx(12.5, abs=0.005)

@@ -13,6 +13,7 @@ import pytest
 from minimeter import EventKind, Meter, MeterSnapshot
 from minimeter.drive import feed_cycles, feed_samples
 from minimeter.meter import CycleBlock
+from minimeter.meter.register import QUANTA_PER_WH
 from minimeter.meter.snapshot import InvalidSnapshot
 from minimeter.sources.service import Load, Service, ideal_source
 
@@ -83,8 +84,8 @@ def test_s5_2_restore_continues_bit_for_bit_with_10_kwh_reverse(cut):
     assert tuple(a + b for a, b in zip(got_a, got_b)) == tuple(expected)
     assert _outcome(restored) == _outcome(whole)
     # hand figures: 10 kWh reverse; 4.5 kWh + 1.617 kWh forward; closures floor(6117 / Kh)
-    assert Fraction(restored.reverse_quanta, 1 << 40) == pytest.approx(10_000, abs=1e-6)
-    assert Fraction(restored.register_quanta, 1 << 40) == pytest.approx(6_117, abs=1e-6)
+    assert Fraction(restored.reverse_quanta, QUANTA_PER_WH) == pytest.approx(10_000, abs=1e-6)
+    assert Fraction(restored.register_quanta, QUANTA_PER_WH) == pytest.approx(6_117, abs=1e-6)
     assert restored.closures("10") == 611 and restored.closures("100") == 61 and restored.closures("1000") == 6
     kinds = {(ev.kind, ev.active) for ev in expected[2]}
     assert (EventKind.REVERSE_POWER, True) in kinds and (EventKind.POWER_LOSS, True) in kinds

@@ -59,7 +59,7 @@ def test_controls_change_loads_and_faults(live):
         assert client.post("/api/faults", json={"kind": "ct-reversed", "params": {"ct": "CT2"}}).status_code == 200
         live.advance_to(1920.0)
         snap = live.publish()
-        assert snap.reverse_led and snap.faults == ("ct-reversed(ct=CT2)",)
+        assert snap.meter.reverse_led and snap.faults == ("ct-reversed(ct=CT2)",)
         assert client.delete("/api/faults").status_code == 200
         assert client.post("/api/loads", json={"load": "3000@L1-L2"}).status_code == 200
         assert client.delete("/api/loads/0").status_code == 200

@@ -9,15 +9,17 @@ import math
 from pathlib import Path
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from minimeter.lab.analysis import HYSTERESIS_FRACTION, analyze, cycle_rows
+from minimeter.drive import feed_samples
 from minimeter.errors import MinimeterError
-from minimeter.sources.recordings import DEFAULT_CHUNK_FRAMES, MAP_HELP, ChannelMap, InvalidRecording, open_recording
+from minimeter.lab.analysis import HYSTERESIS_FRACTION, MappedRecording, analyze, cut_on, cycle_rows, map_recording
+from minimeter.lab.calibration import load_calibration
+from minimeter.meter.catalog import meter_spec
 from minimeter.meter.core import Meter
+from minimeter.sources.recordings import DEFAULT_CHUNK_FRAMES, MAP_HELP, ChannelMap, InvalidRecording, open_recording
 from minimeter.cli._args import meter_options
 from minimeter.cli._panel import front_panel
 
@@ -34,6 +36,11 @@ def _reader_options(func):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+_HYSTERESIS = click.option("--hysteresis", type=float, default=None,
+                           help=f"Zero-crossing hysteresis [V] (default: {HYSTERESIS_FRACTION:.0%} of the peak of the "
+                                "voltage cycles are cut on).")
 
 
 def _open(path, columns, sample_rate, names, scales):
@@ -93,8 +100,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 @click.command("analyze")
 @click.argument("file", type=click.Path(dir_okay=False))
 @_reader_options
-@click.option("--hysteresis", type=float, default=None,
-              help=f"Zero-crossing hysteresis [V] (default: {HYSTERESIS_FRACTION:.0%} of the L1 peak).")
+@_HYSTERESIS
 @click.option("--cycles-out", type=click.Path(dir_okay=False), default=None,
               help="Write the per-cycle table to this .csv or .json file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
@@ -120,7 +126,7 @@ def analyze_command(file, channel_map, columns, sample_rate, names, scales, chun
                   f"{info.frame_count:,} frames ({info.duration_s:.4f} s)")
     for note in info.notes:
         console.print(f"  note: {note}")
-    console.print(f"channel map {summary.channel_map.text()}; cycles cut on element 1's voltage, "
+    console.print(f"channel map {summary.channel_map.text()}; cycles cut on {cut_on(len(summary.elements))}, "
                   f"hysteresis {summary.hysteresis_v:.3g} V; {summary.whole_cycles} whole cycles "
                   f"({summary.whole_duration_s:.6f} s) of {summary.cycles}")
     table = Table(title="Per element, over whole cycles")
@@ -137,73 +143,68 @@ def analyze_command(file, channel_map, columns, sample_rate, names, scales, chun
         console.print(f"per-cycle table written to {cycles_out}")
 
 
+def _meter_for(mapped: MappedRecording, model, ct_rating, ct_ratio, register, t_suffix, hysteresis,
+               calibration_file) -> Meter:
+    """The meter the recording feeds: its model, the recording's hysteresis, the calibration."""
+    spec = meter_spec(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix)
+    if mapped.elements != spec.elements:
+        raise MinimeterError(
+            f"the channel map {mapped.channel_map.text()!r} gives {mapped.elements} element(s); a {spec.prefix} meter "
+            f"has {spec.elements} — pass --map with {spec.elements} VCHAN:ICHAN pair(s)"
+        )
+    calibration = load_calibration(calibration_file) if calibration_file else None
+    return Meter(spec, hysteresis_v=mapped.hysteresis_v if hysteresis is None else hysteresis, calibration=calibration)
+
+
+def _run_meter(meter: Meter, mapped: MappedRecording, console: Console, show_progress: bool) -> tuple[list, int]:
+    """Feed the whole recording (through :func:`minimeter.drive.feed_samples`); the events
+    and the number of output transitions."""
+    events, transitions = [], 0
+    with Progress(TextColumn("metering"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"), TimeRemainingColumn(),
+                  console=console, disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("meter", total=mapped.info.duration_s)
+        for update in feed_samples(meter, mapped.chunks(), mapped.sample_rate_hz):
+            events.extend(update.events)
+            transitions += len(update.transitions)
+            progress.update(task, completed=meter.time_s)
+    return events, transitions
+
+
+def _meter_payload(meter: Meter, mapped: MappedRecording, calibration_file, events: list, transitions: int) -> dict:
+    return {
+        "recording": mapped.info.as_dict(), "channel_map": mapped.channel_map.text(), "model": meter.spec.model_number,
+        "hysteresis_v": meter.hysteresis_v, "calibration": calibration_file,
+        "watt_hours": meter.watt_hours, "register_quanta": meter.register_quanta,
+        "reverse_watt_hours": meter.reverse_watt_hours, "lcd": meter.lcd_text, "counter": meter.counter_value,
+        "closures": {name: meter.closures(name) for name in meter.output_names}, "transitions": transitions,
+        "leds": meter.leds.__dict__, "events": [ev.__dict__ for ev in events[:1000]], "events_total": len(events),
+    }
+
+
 @click.command("meter")
 @click.argument("file", type=click.Path(dir_okay=False))
 @_reader_options
 @meter_options
 @click.option("--calibration", "calibration_file", type=click.Path(dir_okay=False), default=None,
               help="A calibration file written by `minimeter calibrate`.")
-@click.option("--hysteresis", type=float, default=None,
-              help=f"Zero-crossing hysteresis [V] (default: {HYSTERESIS_FRACTION:.0%} of the reference peak).")
+@_HYSTERESIS
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON only.")
 def meter_command(file, channel_map, columns, sample_rate, names, scales, chunk_frames, model, ct_rating, ct_ratio,
                   register, t_suffix, calibration_file, hysteresis, as_json):
     """The whole meter (register, outputs, LEDs, events) fed from a recording."""
     reader = _open(file, columns, sample_rate, names, scales)
-    info = reader.info
-    calibration = None
-    if calibration_file:
-        from minimeter.lab.calibration import load_calibration
-
-        calibration = load_calibration(calibration_file)
-    chunks = reader.chunks(chunk_frames)
-    first = next(chunks, None)
-    if first is None:
-        raise InvalidRecording(f"{info.path}: the recording holds no samples")
-    cmap = ChannelMap.parse(channel_map) if channel_map else ChannelMap.automatic(info, first)
-    resolved = cmap.resolve(info)
-    probe = Meter.for_model(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix)
-    if resolved.elements != probe.spec.elements:
-        raise MinimeterError(
-            f"the channel map {cmap.text()!r} gives {resolved.elements} element(s); a {probe.spec.prefix} meter has "
-            f"{probe.spec.elements} — pass --map with {probe.spec.elements} VCHAN:ICHAN pair(s)"
-        )
-    volts0, _ = resolved.split(first)
-    reference = volts0[0] if volts0.shape[0] == 1 else volts0[0] - volts0[1]
-    hyst = hysteresis if hysteresis is not None else max(HYSTERESIS_FRACTION * float(np.abs(reference).max()), 1e-9)
-    meter = Meter.for_model(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix,
-                            hysteresis_v=hyst, calibration=calibration)
-    events, transitions = [], 0
+    mapped = map_recording(reader, ChannelMap.parse(channel_map) if channel_map else None, chunk_frames=chunk_frames)
+    meter = _meter_for(mapped, model, ct_rating, ct_ratio, register, t_suffix, hysteresis, calibration_file)
     console = Console(stderr=as_json)
-    long_run = info.duration_s >= 3600
-    with Progress(TextColumn("metering"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"), TimeRemainingColumn(),
-                  console=console, disable=not long_run or as_json, transient=True) as progress:
-        task = progress.add_task("meter", total=info.frame_count)
-        done = 0
-        for frames in _chain(first, chunks):
-            volts, amps = resolved.split(frames)
-            update = meter.feed(volts, amps, info.sample_rate_hz)
-            events.extend(update.events)
-            transitions += len(update.transitions)
-            done += frames.shape[1]
-            progress.update(task, completed=done)
-        update = meter.close()
-        events.extend(update.events)
-        transitions += len(update.transitions)
-    payload = {
-        "recording": info.as_dict(), "channel_map": cmap.text(), "model": meter.spec.model_number,
-        "hysteresis_v": hyst, "calibration": calibration_file,
-        "watt_hours": meter.watt_hours, "register_quanta": meter.register_quanta,
-        "reverse_watt_hours": meter.reverse_watt_hours, "lcd": meter.lcd_text, "counter": meter.counter_value,
-        "closures": {name: meter.closures(name) for name in meter.output_names}, "transitions": transitions,
-        "leds": meter.leds.__dict__, "events": [ev.__dict__ for ev in events[:1000]], "events_total": len(events),
-    }
+    info = mapped.info
+    events, transitions = _run_meter(meter, mapped, console, info.duration_s >= 3600 and not as_json)
+    payload = _meter_payload(meter, mapped, calibration_file, events, transitions)
     if as_json:
         click.echo(json.dumps(payload, indent=2, default=float))
         return
     console.print(front_panel(meter, info.duration_s))
-    console.print(f"{info.path}: {info.frame_count:,} frames at {info.sample_rate_hz:,.3f} Hz, map {cmap.text()}"
-                  + (f", calibration {calibration_file}" if calibration_file else ""))
+    console.print(f"{info.path}: {info.frame_count:,} frames at {info.sample_rate_hz:,.3f} Hz, map "
+                  f"{mapped.channel_map.text()}" + (f", calibration {calibration_file}" if calibration_file else ""))
     console.print(f"registered {meter.watt_hours:.6f} Wh; reverse (not registered) {meter.reverse_watt_hours:.6f} Wh; "
                   f"closures {payload['closures']}")
     for ev in events[:20]:
@@ -211,9 +212,5 @@ def meter_command(file, channel_map, columns, sample_rate, names, scales, chunk_
     if len(events) > 20:
         console.print(f"  … {len(events) - 20} more event(s)")
 
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 COMMANDS = [analyze_command, meter_command]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import click
 
 from minimeter.lab.diagnostics import check_installation
-from minimeter.sources.installation import load_installation
-from minimeter.cli._args import parse_duration
+from minimeter.formats import parse_duration_s
+from minimeter.formats.installation import load_installation
+from minimeter.cli._args import parsed
 
 
 @click.command("check")
@@ -20,7 +21,7 @@ def check_command(installation: str, max_time: str) -> None:
     Power LED, the reverse phase LED (needs a load of at least 1 A), and the Load LED
     pulsing at 50 % duty under constant load. Exit status 1 when a test fails."""
     setup = load_installation(installation)
-    result = check_installation(setup, max_s=parse_duration(max_time))
+    result = check_installation(setup, max_s=parsed(parse_duration_s, max_time, "--max-time"))
     click.echo(f"Testing the installation (manual §3.9): {setup.name} — {setup.spec.model_number}, "
                f"{result.simulated_s / 60:.0f} min simulated")
     section = None

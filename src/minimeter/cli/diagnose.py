@@ -16,9 +16,10 @@ import numpy as np
 from minimeter.meter.catalog import meter_spec
 from minimeter.lab.diagnostics import WINDOW_MIN_HZ, diagnose_samples, window_samples
 from minimeter.errors import InvalidSamples
-from minimeter.sources.installation import load_installation, parse_duration_s
+from minimeter.formats import parse_duration_s
+from minimeter.formats.installation import load_installation
 from minimeter.sources.recordings import MAP_HELP, ChannelMap, InvalidRecording, open_recording, write_npz
-from minimeter.cli._args import meter_options
+from minimeter.cli._args import meter_options, parsed
 
 
 def read_window(path: str, sample_rate_hz: float | None, channel_map: str | None, start_s: float,
@@ -48,16 +49,7 @@ def read_window(path: str, sample_rate_hz: float | None, channel_map: str | None
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            value = parse_duration_s(text)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    if value < 0:
-        raise click.BadParameter("the time must not be negative")
-    return value
+    return parsed(lambda t: parse_duration_s(t, allow_zero=True), text, "--at")
 
 
 @click.command("diagnose")
@@ -99,18 +91,7 @@ def diagnose_command(installation, recording, channel_map, model, ct_rating, ct_
         write_npz(save, interleaved, rate, names, ["V", "A"] * volts.shape[0])
     diagnosis = diagnose_samples(spec, volts, amps, rate, cycles=cycles)
     if as_json:
-        m = diagnosis.measurements
-        click.echo(json.dumps({
-            "faults": [f.__dict__ for f in diagnosis.faults],
-            "possible": [f.__dict__ for f in diagnosis.possible],
-            "measurements": {
-                "volts_rms": list(m.volts_rms), "amps_rms": list(m.amps_rms),
-                "angle_deg": [m.angle_deg(k) for k in range(m.elements)],
-                "power_w": [m.power_w(k) for k in range(m.elements)],
-                "v2_to_v1_deg": m.v2_to_v1_deg, "frequency_hz": m.frequency_hz,
-            },
-            "notes": list(diagnosis.notes),
-        }, indent=2))
+        click.echo(json.dumps(diagnosis.as_dict(), indent=2))
     else:
         click.echo(f"Diagnosis: {title}")
         for line in diagnosis.measurements.lines():

@@ -16,17 +16,22 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass, replace
 
 import click
 from rich.console import Console
 from rich.live import Live
 
 from minimeter.errors import MinimeterError
-from minimeter.sources.installation import default_installation, load_installation
+from minimeter.formats import LOAD_HELP, parse_fault, parse_load
+from minimeter.formats.installation import load_installation
+from minimeter.sources.installation import default_installation
 from minimeter.live.runner import LiveMeter
+from minimeter.live.stream import Snapshot
 from minimeter.lab.simulation import SimulationResult
-from minimeter.cli._args import LOAD_HELP, parse_load
-from minimeter.cli._panel import front_panel
+from minimeter.meter.register import watt_hours
+from minimeter.cli._args import parsed
+from minimeter.cli._panel import PanelSink
 from minimeter.cli.simulate import print_summary
 
 
@@ -44,21 +49,6 @@ def _check_port_free(host: str, port: int, what: str, option: str) -> None:
             sock.bind((host, port))
         except OSError as exc:
             raise MinimeterError(f"cannot serve {what} on {host}:{port}: {exc.strerror} — choose another {option}") from None
-
-
-def _parse_fault(text: str) -> tuple[str, dict]:
-    """'ct-reversed:ct=CT2' → ('ct-reversed', {'ct': 'CT2'})."""
-    kind, _, rest = text.partition(":")
-    params = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise click.BadParameter(f"fault parameter {part!r} in {text!r} must be NAME=VALUE")
-        try:
-            params[key.strip()] = float(value) if key.strip() in ("amps", "volts", "hz") else value.strip()
-        except ValueError:
-            raise click.BadParameter(f"fault parameter {part!r} in {text!r} needs a number") from None
-    return kind.strip(), params
 
 
 class _Services:
@@ -89,13 +79,9 @@ class _Services:
 
     def start_modbus(self, server) -> None:
         self.modbus = server
-        future = asyncio.run_coroutine_threadsafe(server.serve(), self.loop)
-        self._futures.append(future)
-        deadline = time.monotonic() + 10.0
-        while not server.listening:
-            if future.done() or time.monotonic() > deadline:
-                raise MinimeterError(f"Modbus could not start on {server.host}:{server.port} — choose another --modbus-port")
-            time.sleep(0.02)
+        self._futures.append(asyncio.run_coroutine_threadsafe(server.serve(), self.loop))
+        if not server.wait_ready(10.0):
+            raise MinimeterError(f"Modbus could not start on {server.host}:{server.port} — choose another --modbus-port")
 
     def stop(self) -> None:
         if self.web_server is not None:
@@ -113,6 +99,30 @@ class _Services:
                 pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class _Network:
+    """Where the sinks people connect to are served (0 / None: not served)."""
+
+    host: str
+    port: int
+    token: str | None
+    modbus_port: int
+    mqtt_url: str | None
+    mqtt_interval_s: float
+    node_id: str
+
+
+class _RunLog:
+    """A sink: the events of this run, for the summary (every snapshot carries the events
+    since the one before it)."""
+
+    def __init__(self) -> None:
+        self.result = SimulationResult(duration_s=0.0, mode="phasor", sample_rate_hz=None)
+
+    def update(self, snapshot: Snapshot) -> None:
+        self.result.keep_events(snapshot.events)
 
 
 @click.command("run")
@@ -148,30 +158,12 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
     from minimeter.live.store import Store  # noqa: PLC0415
 
     console = Console()
-    inst = load_installation(installation_file) if installation_file else default_installation()
-    if hours is None:
-        hours = inst.duration_s / 3600.0 if getattr(inst, "duration_s", None) else 24.0
-    if hours < 0 or speed < 0:
-        raise MinimeterError("--hours and --speed must be ≥ 0")
-    if loads:
-        inst = inst.with_loads(tuple(parse_load(spec) for spec in loads))
-    for text in faults:
-        kind, params = _parse_fault(text)
-        inst = inst.with_fault(kind, **params)
-
-    from minimeter.live.web import is_loopback  # noqa: PLC0415
-
-    if port and not is_loopback(host) and not token:
-        token = secrets.token_urlsafe(12)
-    if port and port == modbus_port:
-        raise MinimeterError(f"--port and --modbus-port are both {port}; give them different ports")
-    if port:
-        _check_port_free(host, port, "the web panel", "--port")
-    if modbus_port:
-        _check_port_free(host, modbus_port, "Modbus", "--modbus-port")
-
+    inst, hours = _installation(installation_file, hours, speed, loads, faults)
+    net = _network(_Network(host, port, token, modbus_port, mqtt_url, mqtt_interval, node_id))
     store = None if no_store else Store.open(db_path or default_db_path())
     live = LiveMeter(inst, store=store, speed=speed)
+    log = _RunLog()
+    live.add_sink(log)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -181,36 +173,12 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
     services = _Services()
     publisher = None
     try:
-        if port:
-            from minimeter.live.web import create_app  # noqa: PLC0415
-
-            services.start_web(create_app(live, token=token), host, port)
-        if modbus_port:
-            from minimeter.live.modbus import SunSpecServer  # noqa: PLC0415
-
-            modbus = SunSpecServer(host, modbus_port)
-            modbus.update(live.latest)
-            live.subscribe(modbus.update)
-            services.start_modbus(modbus)
-        if mqtt_url:
-            from minimeter.live.mqtt import HomeAssistantPublisher  # noqa: PLC0415
-
-            publisher = HomeAssistantPublisher(mqtt_url, node_id=node_id, model=live.spec.model_number,
-                                               elements=live.spec.elements, min_interval_s=mqtt_interval)
-            publisher.update(live.latest)
-            publisher.start()
-            live.subscribe(publisher.update)
-        _announce(console, live, inst, store, host, port, token, modbus_port, mqtt_url, hours, speed)
-        use_panel = console.is_terminal if panel is None else panel
+        publisher = _serve(live, services, net)
+        _announce(console, live, inst, store, net, hours, speed)
         until_s = until_hours * 3600.0 if until_hours is not None else None
         wall0 = time.perf_counter()
-        if use_panel:
-            with Live(_panel(live), console=console, refresh_per_second=10) as screen:
-                live.run(stop, hours=hours or None, until_s=until_s, on_step=lambda: screen.update(_panel(live)))
-        else:
-            live.run(stop, hours=hours or None, until_s=until_s)
+        _run(console, live, stop, panel, hours or None, until_s)
     finally:
-        live.closed = True
         if publisher is not None:
             publisher.stop()
         services.stop()
@@ -218,48 +186,109 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
             store.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    _summary(console, live, time.perf_counter() - wall0)
+    _summary(console, live, log.result, time.perf_counter() - wall0)
 
 
-def _panel(live: LiveMeter):
-    snap = live.latest
-    return front_panel(live.meter, snap.time_s, list(snap.power_w),
-                       title=f"Mini Meter {snap.model_number} — live ×{snap.speed:g}")
+def _installation(installation_file, hours, speed, loads, faults):
+    """The installation to run, with the options' loads and faults, and the hours to run."""
+    inst = load_installation(installation_file) if installation_file else default_installation()
+    if hours is None:
+        hours = inst.duration_s / 3600.0 if getattr(inst, "duration_s", None) else 24.0
+    if hours < 0 or speed < 0:
+        raise MinimeterError("--hours and --speed must be ≥ 0")
+    if loads:
+        inst = inst.with_loads(tuple(parsed(parse_load, spec, "--load") for spec in loads))
+    for text in faults:
+        fault = parsed(parse_fault, text, "--fault")
+        inst = inst.with_fault(fault.kind, **dict(fault.params))
+    return inst, hours
 
 
-def _announce(console, live, inst, store, host, port, token, modbus_port, mqtt_url, hours, speed) -> None:
-    shown = f"[{host}]" if ":" in host else host
+def _network(net: _Network) -> _Network:
+    """Check the ports are free and distinct; make up a token for a panel beyond loopback."""
+    from minimeter.live.web import is_loopback  # noqa: PLC0415
+
+    if net.port and net.port == net.modbus_port:
+        raise MinimeterError(f"--port and --modbus-port are both {net.port}; give them different ports")
+    if net.port:
+        _check_port_free(net.host, net.port, "the web panel", "--port")
+    if net.modbus_port:
+        _check_port_free(net.host, net.modbus_port, "Modbus", "--modbus-port")
+    if net.port and not is_loopback(net.host) and not net.token:
+        return replace(net, token=secrets.token_urlsafe(12))
+    return net
+
+
+def _serve(live: LiveMeter, services: _Services, net: _Network):
+    """Add the network sinks to ``live`` and start serving them; the MQTT publisher (to
+    stop at the end) or None."""
+    if net.port:
+        from minimeter.live.web import create_app  # noqa: PLC0415
+
+        services.start_web(create_app(live, token=net.token), net.host, net.port)
+    if net.modbus_port:
+        from minimeter.live.modbus import SunSpecServer  # noqa: PLC0415
+
+        modbus = SunSpecServer(net.host, net.modbus_port)
+        live.add_sink(modbus)
+        services.start_modbus(modbus)
+    if not net.mqtt_url:
+        return None
+    from minimeter.live.mqtt import HomeAssistantPublisher  # noqa: PLC0415
+
+    publisher = HomeAssistantPublisher(net.mqtt_url, node_id=net.node_id, model=live.spec.model_number,
+                                       elements=live.spec.elements, min_interval_s=net.mqtt_interval_s)
+    live.add_sink(publisher)
+    publisher.start()
+    return publisher
+
+
+def _run(console: Console, live: LiveMeter, stop: threading.Event, panel: bool | None, hours, until_s) -> None:
+    """Run the meter, with the terminal panel as one more sink when wanted."""
+    if not (console.is_terminal if panel is None else panel):
+        live.run(stop, hours=hours, until_s=until_s)
+        return
+    face = PanelSink()
+    live.add_sink(face)
+    with Live(face, console=console, refresh_per_second=10):
+        live.run(stop, hours=hours, until_s=until_s)
+
+
+def _announce(console, live: LiveMeter, inst, store, net: _Network, hours, speed) -> None:
+    shown = f"[{net.host}]" if ":" in net.host else net.host
     console.print(f"[bold]Mini Meter {live.spec.model_number}[/] — {getattr(inst, 'name', '') or 'installation'}: "
                   f"{getattr(inst, 'description', '')}")
     if store is not None:
         if live.restored is not None:
-            console.print(f"  store {store.path}: restored register {live.restored.watt_hours / 1000:.3f} kWh "
+            console.print(f"  store {store.path}: restored register {watt_hours(live.restored.meter.register_quanta) / 1000:.3f} kWh "
                           f"at simulated {live.restored.time_s / 3600:.2f} h")
         else:
             console.print(f"  store {store.path}: new meter")
-    if port:
-        console.print(f"Web panel on http://{shown}:{port}  (metrics: http://{shown}:{port}/metrics)")
-        if token:
-            console.print(f"  controls need the token: {token}")
-    if modbus_port:
-        console.print(f"Modbus TCP / SunSpec on {shown}:{modbus_port} (models 1 and {200 + live.spec.elements})")
-    if mqtt_url:
-        console.print(f"MQTT to {mqtt_url} (Home Assistant discovery)")
+    if net.port:
+        console.print(f"Web panel on http://{shown}:{net.port}  (metrics: http://{shown}:{net.port}/metrics)")
+        if net.token:
+            console.print(f"  controls need the token: {net.token}")
+    if net.modbus_port:
+        console.print(f"Modbus TCP / SunSpec on {shown}:{net.modbus_port} (models 1 and {200 + live.spec.elements})")
+    if net.mqtt_url:
+        console.print(f"MQTT to {net.mqtt_url} (Home Assistant discovery)")
     span = f"{hours:g} simulated hours" if hours else "until stopped (Ctrl-C)"
     pace = "flat out" if speed == 0 else ("real time" if speed == 1 else f"×{speed:g}")
     console.print(f"Running {span}, {pace}.", highlight=False)
 
 
-def _summary(console: Console, live: LiveMeter, wall_s: float) -> None:
-    duration = live.time_s - live.start_time_s
-    per, delivered = live.analytic()
-    result = SimulationResult(duration_s=duration, mode="phasor", sample_rate_hz=None)
+def _summary(console: Console, live: LiveMeter, result: SimulationResult, wall_s: float) -> None:
+    """This run's registered energy against the analytic energy of the sources that fed it."""
+    start = live.start_state
+    result.duration_s = live.time_s - live.start_time_s
     result.cycles = live.cycles_fed
     result.wall_s = wall_s
-    result.score(live.meter, live.start_watt_hours, per, delivered)
-    result.keep_events([e for e in live.events() if e.time_s >= live.start_time_s])
+    per, delivered = live.analytic()
+    result.score(live.meter, watt_hours(start.register_quanta), per, delivered)
+    result.reverse_wh = watt_hours(live.meter.reverse_quanta - start.reverse_quanta)       # this run's
+    result.closures = {name: n - start.closures_of(name) for name, n in result.closures.items()}
     print_summary(console, live.meter, result)
-    console.print(f"[bold]This run: {duration / 3600:.2f} simulated h, {result.registered_wh / 1000:.3f} kWh[/] "
+    console.print(f"[bold]This run: {result.duration_s / 3600:.2f} simulated h, {result.registered_wh / 1000:.3f} kWh[/] "
                   f"(register {live.meter.watt_hours / 1000:.3f} kWh); closures "
                   + ", ".join(f"output {k}: {v}" for k, v in result.closures.items())
                   + f" — registered vs analytic {'[green]PASS[/]' if result.passed else '[red]FAIL[/]'}")
@@ -268,4 +297,3 @@ def _summary(console: Console, live: LiveMeter, wall_s: float) -> None:
 
 
 COMMANDS = [run_command]
-

@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from minimeter.errors import InvalidLoad
 from minimeter.meter.core import Meter
-from minimeter.sources.service import SERVICE_KINDS, Harmonic, Service, household_day, ideal_source
+from minimeter.sources.service import SERVICE_KINDS, Service, household_day, ideal_source
 from minimeter.lab.simulation import S47_TOLERANCE_PERCENT, SimulationResult, simulate
-from minimeter.cli._args import LOAD_HELP, meter_options, parse_duration, parse_load, parse_profile_load
+from minimeter.formats import LOAD_HELP, parse_duration_s, parse_harmonic, parse_load, parse_profile_load
+from minimeter.cli._args import meter_options, parsed
 from minimeter.cli._panel import front_panel
 
 PROGRESS_MIN_SECONDS = 3600.0     # show a progress bar for runs longer than this (simulated)
@@ -73,12 +73,12 @@ def simulate_command(installation, model, ct_rating, ct_ratio, register, t_suffi
                      noise_v, noise_a, as_json) -> None:
     """Simulate a correctly installed meter on a synthetic service and compare what it
     registers with the analytic energy."""
-    duration_s = parse_duration(duration)
+    duration_s = parsed(parse_duration_s, duration, "--duration")
     if installation is not None:
-        from minimeter.sources.installation import load_installation   # the installation file (SPEC S3.2)
+        from minimeter.formats.installation import load_installation   # the installation file (SPEC S3.2)
 
         setup = load_installation(installation)
-        meter, source = setup.meter(), setup.source()
+        meter, source = Meter(setup.spec), setup.source()
         duration_s = setup.duration_s if setup.duration_s else duration_s
         household = True          # an installation may be faulty: no exit status on mismatch
         _run_and_report(meter, source, duration_s, None if phasor else sample_rate, chunk_frames, as_json, household)
@@ -87,16 +87,10 @@ def simulate_command(installation, model, ct_rating, ct_ratio, register, t_suffi
     if household:
         service, load_list = household_day()
     else:
-        vh = []
-        for text in voltage_harmonics:
-            order, _, rest = text.partition("=")
-            mag, _, phase = rest.partition("@")
-            try:
-                vh.append(Harmonic(int(order), float(mag), float(phase or 0)))
-            except (ValueError, InvalidLoad):
-                raise click.BadParameter(f"voltage harmonic {text!r}: expected N=MAG[@DEG], e.g. 5=0.1") from None
+        vh = [parsed(parse_harmonic, text, "--voltage-harmonic") for text in voltage_harmonics]
         service = Service(service_kind, volts, frequency, tuple(vh))
-        load_list = tuple(parse_load(s) for s in loads) + tuple(parse_profile_load(p) for p in profiles)
+        load_list = (tuple(parsed(parse_load, s, "--load") for s in loads)
+                     + tuple(parsed(parse_profile_load, p, "--profile") for p in profiles))
     source = ideal_source(service, load_list, meter.spec.elements, noise_v_rms=noise_v, noise_a_rms=noise_a)
     strict = not household and not noise_v and not noise_a
     _run_and_report(meter, source, duration_s, None if phasor else sample_rate, chunk_frames, as_json, not strict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from minimeter.lab.diagnostics import FAQ_PROBLEMS, check_installation, troubleshoot
-from minimeter.sources.installation import load_installation
+from minimeter.formats.installation import load_installation
 
 
 def _ask(value: str | None, question: str, choices: tuple[str, ...]) -> str | None:

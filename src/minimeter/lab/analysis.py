@@ -1,32 +1,108 @@
 """Metrology-only analysis of a recording, any number of elements (issue 4, SPEC §4).
 
-No register, outputs or LEDs: the recording's frames go through the channel map and
-:func:`minimeter.meter.metrology.measure_chunk`, chunk by chunk, cutting line cycles on
-element 1's voltage (L1–N; for a 3-phase recording the phases' cycles are cut together on
-L1). The Schmitt trigger's hysteresis scales with the recording: 10 % of the reference's
-peak over the first chunk, unless given.
+No register, outputs or LEDs: the recording's frames go through the channel map
+(:func:`map_recording`) and :func:`minimeter.drive.measure_samples`, chunk by chunk,
+cutting line cycles on the meter's own reference voltage
+(:func:`minimeter.meter.metrology.reference_voltage`: L1–L2 for exactly two elements,
+L1–N otherwise — for a 3-phase recording the phases' cycles are cut together on L1), so
+``analyze`` and ``meter`` cut a recording into the same cycles. The Schmitt trigger's
+hysteresis scales with the recording: 10 % of the reference voltage's peak over the
+first ``PROBE_FRAMES`` frames (:func:`default_hysteresis_v`), unless given; ``meter``
+takes the same.
 
 The summary per element is taken over whole line cycles (partial ones at the edges left
-out): Vrms and Irms as the rms over those cycles, P as their energy over their duration,
-PF = P / (Vrms · Irms), f as the mean of the cycles' frequencies. The energy of the
-whole recording (partial cycles included) is reported too: it is the rectangle-rule
-integral of v·i over every sample (S4.2, S4.7).
+out, :mod:`minimeter.lab.averaging`): Vrms and Irms as the rms over those cycles, P as
+their energy over their duration, PF = P / (Vrms · Irms), f as the mean of the cycles'
+frequencies. The energy of the whole recording (partial cycles included) is reported
+too: it is the rectangle-rule integral of v·i over every sample (S4.2, S4.7).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
-from minimeter.sources.recordings import DEFAULT_CHUNK_FRAMES, ChannelMap, InvalidRecording, Reader, RecordingInfo
-from minimeter.meter.metrology import SECONDS_PER_HOUR, CycleBlock, LineCycleState, measure_chunk
+from minimeter.drive import SampleChunk, measure_samples, recording_chunks
+from minimeter.lab.averaging import CycleAverages, average_cycles
+from minimeter.meter.metrology import CycleBlock, reference_voltage
+from minimeter.sources.recordings import (DEFAULT_CHUNK_FRAMES, ChannelMap, InvalidRecording, Reader, RecordingInfo,
+                                          ResolvedMap)
 
-HYSTERESIS_FRACTION = 0.10     # of the reference voltage's peak in the first chunk
+HYSTERESIS_FRACTION = 0.10     # of the reference voltage's peak in the first frames
+PROBE_FRAMES = DEFAULT_CHUNK_FRAMES   # the first look at a recording (automatic map, hysteresis) [frames]
 
 
+# --------------------------------------------------------------------------- a recording as the meter's inputs
+def default_hysteresis_v(volts: np.ndarray) -> float:
+    """The zero-crossing hysteresis for a stream whose first voltages are ``volts``
+    (e, n) [V]: ``HYSTERESIS_FRACTION`` of the reference voltage's peak (at least 1 nV)."""
+    reference = reference_voltage(volts)
+    peak = float(np.max(np.abs(reference))) if reference.size else 0.0
+    return max(HYSTERESIS_FRACTION * peak, 1e-9)
+
+
+def cut_on(elements: int) -> str:
+    """Which voltage cycles are cut on, in words, for ``elements`` elements."""
+    return "L1–L2 (element 1's voltage less element 2's)" if elements == 2 else "L1–N (element 1's voltage)"
+
+
+@dataclass(frozen=True)
+class MappedRecording:
+    """A recording bound to the meter's inputs through a channel map."""
+
+    reader: Reader
+    channel_map: ChannelMap
+    resolved: ResolvedMap
+    first_volts: np.ndarray       # (e, n) the first frames' voltages [V]
+    chunk_frames: int
+
+    @property
+    def info(self) -> RecordingInfo:
+        return self.reader.info
+
+    @property
+    def elements(self) -> int:
+        return self.resolved.elements
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return self.reader.info.sample_rate_hz
+
+    @property
+    def hysteresis_v(self) -> float:
+        """:func:`default_hysteresis_v` of the first frames [V]."""
+        return default_hysteresis_v(self.first_volts)
+
+    def chunks(self) -> Iterator[SampleChunk]:
+        """``(volts (e, n) [V], amps (e, n) [A primary])`` chunk by chunk, from the start."""
+        return recording_chunks(self.reader, self.resolved, self.chunk_frames)
+
+
+def first_frames(reader: Reader) -> np.ndarray:
+    """The recording's first ``PROBE_FRAMES`` frames (channels, n), read for a first look."""
+    first = next(iter(reader.chunks(PROBE_FRAMES)), None)
+    if first is None or first.shape[1] == 0:
+        raise InvalidRecording(f"{reader.info.path}: the recording holds no samples")
+    return first
+
+
+def map_recording(reader: Reader, channel_map: ChannelMap | None = None, *, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                  first: np.ndarray | None = None) -> MappedRecording:
+    """Bind ``reader`` to the meter's inputs: ``channel_map``, or one paired by the
+    channels' units and names over the first frames (``first``, read when not given)."""
+    if first is None:
+        first = first_frames(reader)
+    if channel_map is None:
+        channel_map = ChannelMap.automatic(reader.info, first)
+    resolved = channel_map.resolve(reader.info)
+    volts, _ = resolved.split(first)
+    return MappedRecording(reader, channel_map, resolved, volts, int(chunk_frames))
+
+
+# --------------------------------------------------------------------------- the summary
 @dataclass(frozen=True)
 class ElementSummary:
     """One element over the whole cycles of a recording."""
@@ -84,87 +160,18 @@ class Summary:
         }
 
 
-@dataclass
-class _Accumulator:
-    elements: int
-    cycles: int = 0
-    whole: int = 0
-    duration_s: float = 0.0
-    freq_sum: float = 0.0
-    vv: np.ndarray = field(default=None)      # Σ Vrms²·T over whole cycles
-    ii: np.ndarray = field(default=None)
-    energy_whole: np.ndarray = field(default=None)
-    energy_all: np.ndarray = field(default=None)
-
-    def __post_init__(self) -> None:
-        e = self.elements
-        self.vv, self.ii, self.energy_whole, self.energy_all = (np.zeros(e) for _ in range(4))
-
-    def add(self, b: CycleBlock) -> None:
-        self.cycles += b.count
-        self.energy_all += b.energy_wh.sum(axis=1)
-        w = ~b.partial
-        if not w.any():
-            return
-        d = b.duration_s[w]
-        self.whole += int(w.sum())
-        self.duration_s += float(d.sum())
-        self.freq_sum += float(np.nansum(b.frequency_hz[w]))
-        self.vv += (b.volts_rms[:, w] ** 2 * d).sum(axis=1)
-        self.ii += (b.amps_rms[:, w] ** 2 * d).sum(axis=1)
-        self.energy_whole += b.energy_wh[:, w].sum(axis=1)
+def _finite(chunks: Iterator[SampleChunk], path) -> Iterator[SampleChunk]:
+    for volts, amps in chunks:
+        if not (np.isfinite(volts).all() and np.isfinite(amps).all()):
+            raise InvalidRecording(f"{path}: non-finite samples (NaN or infinite) in the mapped channels")
+        yield volts, amps
 
 
-def cycle_blocks(
-    reader: Reader,
-    channel_map: ChannelMap | None = None,
-    *,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    hysteresis_v: float | None = None,
-) -> tuple[ChannelMap, Iterator[CycleBlock], list]:
-    """The recording's line cycles, streamed: ``(map used, iterator of blocks, [hysteresis])``.
-
-    The hysteresis list is filled with the value used once the first chunk is read.
-    """
-    info = reader.info
-    chunks = reader.chunks(chunk_frames)
-    first = next(chunks, None)
-    if first is None:
-        raise InvalidRecording(f"{info.path}: the recording holds no samples")
-    if channel_map is None:
-        channel_map = ChannelMap.automatic(info, first)
-    resolved = channel_map.resolve(info)
-    used: list = []
-
-    def blocks() -> Iterator[CycleBlock]:
-        state = LineCycleState.start(resolved.elements, info.sample_rate_hz)
-        hyst = hysteresis_v
-        pending = [first]
-        for frames in _chain(pending, chunks):
-            volts, amps = resolved.split(frames)
-            if not (np.isfinite(volts).all() and np.isfinite(amps).all()):
-                raise InvalidRecording(f"{info.path}: non-finite samples (NaN or infinite) in the mapped channels")
-            if hyst is None:
-                peak = float(np.max(np.abs(volts[0]))) if volts.shape[1] else 0.0
-                hyst = HYSTERESIS_FRACTION * peak if peak > 0 else 1e-9
-                used.append(hyst)
-            block, state = measure_chunk(volts, amps, state, hysteresis_v=hyst, reference=volts[0])
-            if block.count:
-                yield block
-        e = resolved.elements
-        empty = np.zeros((e, 0))
-        block, _ = measure_chunk(empty, empty, state, hysteresis_v=hyst or 1e-9, final=True, reference=np.zeros(0))
-        if block.count:
-            yield block
-
-    if hysteresis_v is not None:
-        used.append(float(hysteresis_v))
-    return channel_map, blocks(), used
-
-
-def _chain(first: list, rest: Iterator) -> Iterator:
-    yield from first
-    yield from rest
+def cycle_blocks(mapped: MappedRecording, *, hysteresis_v: float | None = None) -> Iterator[CycleBlock]:
+    """The recording's line cycles, streamed (metrology alone, cut as the meter cuts)."""
+    hysteresis = mapped.hysteresis_v if hysteresis_v is None else float(hysteresis_v)
+    return measure_samples(_finite(mapped.chunks(), mapped.info.path), mapped.sample_rate_hz,
+                           hysteresis_v=hysteresis)
 
 
 def analyze(
@@ -173,31 +180,27 @@ def analyze(
     *,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     hysteresis_v: float | None = None,
-    on_block=None,
+    on_block: Callable[[CycleBlock], None] | None = None,
 ) -> Summary:
     """Analyse a whole recording, streaming; ``on_block(block)`` sees every cycle block
     (for a per-cycle table) as it is measured."""
-    used_map, blocks, hyst = cycle_blocks(reader, channel_map, chunk_frames=chunk_frames, hysteresis_v=hysteresis_v)
-    acc = _Accumulator(len(used_map.elements))
-    for block in blocks:
-        acc.add(block)
-        if on_block is not None:
-            on_block(block)
-    return summarise(reader.info, used_map, hyst[0] if hyst else float("nan"), acc)
+    mapped = map_recording(reader, channel_map, chunk_frames=chunk_frames)
+    hysteresis = mapped.hysteresis_v if hysteresis_v is None else float(hysteresis_v)
+    averages = average_cycles(cycle_blocks(mapped, hysteresis_v=hysteresis), mapped.elements, on_block=on_block)
+    return summarise(mapped.info, mapped.channel_map, hysteresis, averages)
 
 
-def summarise(info: RecordingInfo, channel_map: ChannelMap, hysteresis_v: float, acc: _Accumulator) -> Summary:
-    elements = []
-    for k, e in enumerate(channel_map.elements):
-        t = acc.duration_s
-        v = math.sqrt(acc.vv[k] / t) if t > 0 else float("nan")
-        i = math.sqrt(acc.ii[k] / t) if t > 0 else float("nan")
-        p = acc.energy_whole[k] * SECONDS_PER_HOUR / t if t > 0 else float("nan")
-        pf = p / (v * i) if t > 0 and v * i > 0 else float("nan")
-        elements.append(ElementSummary(k + 1, e.voltage, e.current, v, i, p, pf,
-                                       float(acc.energy_whole[k]), float(acc.energy_all[k])))
-    freq = acc.freq_sum / acc.whole if acc.whole else float("nan")
-    return Summary(info, channel_map, hysteresis_v, acc.cycles, acc.whole, acc.duration_s, freq, tuple(elements))
+def summarise(info: RecordingInfo, channel_map: ChannelMap, hysteresis_v: float, averages: CycleAverages) -> Summary:
+    """The :class:`Summary` of a recording's whole-cycle averages."""
+    pf = averages.power_factor
+    elements = tuple(
+        ElementSummary(k + 1, e.voltage, e.current, float(averages.volts_rms[k]), float(averages.amps_rms[k]),
+                       float(averages.power_w[k]), float(pf[k]), float(averages.energy_wh[k]),
+                       float(averages.energy_all_wh[k]))
+        for k, e in enumerate(channel_map.elements))
+    frequency = averages.frequency_hz if averages.whole_cycles else math.nan
+    return Summary(info, channel_map, hysteresis_v, averages.cycles, averages.whole_cycles, averages.seconds,
+                   frequency, elements)
 
 
 def cycle_rows(block: CycleBlock, first_index: int, channel_map: ChannelMap) -> list[dict]:
@@ -218,4 +221,5 @@ def cycle_rows(block: CycleBlock, first_index: int, channel_map: ChannelMap) -> 
     return rows
 
 
-__all__ = ["ElementSummary", "Summary", "analyze", "cycle_blocks", "cycle_rows"]
+__all__ = ["HYSTERESIS_FRACTION", "ElementSummary", "MappedRecording", "Summary", "analyze", "cycle_blocks",
+           "cut_on", "cycle_rows", "default_hysteresis_v", "first_frames", "map_recording", "summarise"]

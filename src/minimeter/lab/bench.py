@@ -2,8 +2,9 @@
 meter, percent registration from the test output's closures.
 
 Each point builds a synthetic service and load (:mod:`minimeter.sources.service`), streams its
-samples chunk by chunk through a :class:`~minimeter.sources.frontend.FrontEnd` into a
-:class:`~minimeter.meter.Meter` (with an optional calibration), and watches output 10
+samples chunk by chunk through a :class:`~minimeter.sources.frontend.FrontEnd`
+(:class:`~minimeter.sources.frontend.FrontEndSource`) into a :class:`~minimeter.meter.Meter`
+(with an optional calibration) by :func:`minimeter.drive.feed_source`, and watches output 10
 (Kh = 10 Wh). As meter labs do, the measurement is gated on the output's own edges: from
 the first closure to the last, the meter registered ``10 · (N − 1)`` Wh, and the
 reference is the analytic energy over the same interval (shifted by the group delay
@@ -32,15 +33,19 @@ the starting current 0.2 A are run exactly there: the meter judges its supply wi
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from minimeter.drive import feed_source
 from minimeter.lab.calibration import Calibration
-from minimeter.sources.frontend import FrontEnd
 from minimeter.meter.core import Meter
 from minimeter.meter.register import quanta_for_wh
+from minimeter.sources.frontend import FrontEnd, FrontEndSource
 from minimeter.sources.service import Harmonic, Load, Service, ideal_source
 
 KH_WH = 10
@@ -242,6 +247,83 @@ def _nominal_power_w(point: BenchPoint) -> float:
 
 
 # --------------------------------------------------------------------------- running
+@dataclass(frozen=True)
+class _Streamed:
+    """What streaming one point left: the output's energy closures and the meter."""
+
+    meter: Meter
+    closure_times_s: tuple[float, ...]     # OFF→ON of output 10 marking energy [s]
+    half_wh: float                         # the register half-way through (starting points) [Wh]
+    signal_s: float                        # signal streamed [s]
+    duration_s: float                      # signal the point could take [s]
+
+
+def _point_duration_s(point: BenchPoint) -> float:
+    return point.duration_s if point.duration_s is not None else 2.0 * expected_signal_s(point) + 2.0
+
+
+def _gated_enough(point: BenchPoint, times: list[float]) -> bool:
+    """An accuracy point's gate is complete: enough closures spanning ``MIN_GATE_S``."""
+    return (point.kind in ("accuracy", "register") and len(times) >= point.min_pulses + 1
+            and times[-1] - times[0] >= MIN_GATE_S)
+
+
+def _stream_point(point: BenchPoint, meter: Meter, source: FrontEndSource, sample_rate_hz: float, chunk_frames: int,
+                  progress: Callable[[float], None] | None) -> _Streamed:
+    """Feed the point's signal (through :func:`minimeter.drive.feed_source`) until its
+    gate is complete or its duration is streamed."""
+    duration = _point_duration_s(point)
+    times: list[float] = []
+    half_wh, signal = math.nan, 0.0
+    for update, reached in feed_source(meter, source, duration, sample_rate_hz=sample_rate_hz,
+                                       chunk_frames=chunk_frames):
+        times.extend(tr.time_s for tr in update.transitions
+                     if tr.output == OUTPUT and tr.state and tr.cause == "energy")
+        if progress is not None and reached > signal:
+            progress(reached - signal)
+        signal = max(signal, reached)
+        if point.kind == "starting" and math.isnan(half_wh) and signal >= duration / 2:
+            half_wh = meter.watt_hours
+        if _gated_enough(point, times):
+            break
+    return _Streamed(meter, tuple(times), half_wh, signal, duration)
+
+
+def _registration(streamed: _Streamed, source: FrontEndSource, delay_s: float) -> tuple[int, float, float, float]:
+    """(pulses gated, meter Wh, reference Wh, %R) from the first to the last closure,
+    the reference shifted by the filters' group delay ``delay_s`` [s]."""
+    times = streamed.closure_times_s
+    gated = max(len(times) - 1, 0)
+    if gated < 1:
+        return 0, 0.0, math.nan, math.nan
+    reference = float(source.energy_wh(times[0] - delay_s, times[-1] - delay_s).sum())
+    meter_wh = float(KH_WH * gated)
+    return gated, meter_wh, reference, (100.0 * meter_wh / reference if reference > 0 else math.nan)
+
+
+def _judge(point: BenchPoint, streamed: _Streamed, gated: int, pr: float) -> tuple[bool, str]:
+    """Pass or fail, and a note, by the point's kind."""
+    meter = streamed.meter
+    closures, register_wh = meter.closures(OUTPUT), meter.watt_hours
+    within = math.isfinite(pr) and abs(pr - 100.0) <= point.limit_percent
+    if point.kind == "accuracy":
+        note = f"only {gated} pulses gated (want {point.min_pulses})" if gated < point.min_pulses else ""
+        return gated >= point.min_pulses and within, note
+    if point.kind == "register":
+        due = meter.register_quanta // quanta_for_wh(KH_WH)
+        exact = register_wh >= 0 and closures == due
+        return (exact and closures >= point.min_pulses and within,
+                f"closures {closures} {'=' if exact else '≠'} floor(register / Kh) = {due}")
+    if point.kind == "starting":
+        half = streamed.half_wh
+        second_half = register_wh - (half if math.isfinite(half) else 0.0)
+        expected_half = _nominal_power_w(point) * streamed.duration_s / 2 / 3600.0
+        keeps = math.isfinite(half) and half > 0.5 * expected_half and second_half > 0.5 * expected_half
+        return (closures >= 1 and keeps, f"registered {register_wh:.3f} Wh of {2 * expected_half:.3f} Wh due "
+                                         f"(first half {half:.3f}, second half {second_half:.3f} Wh)")
+    return closures <= 1, f"{closures} pulse(s), register {register_wh:.6f} Wh over {streamed.duration_s / 60:g} min"
+
+
 def run_point(
     point: BenchPoint,
     front_end: FrontEnd,
@@ -255,60 +337,13 @@ def run_point(
     fs = float(sample_rate_hz)
     model = "MO" if point.elements == 1 else "7B"
     meter = Meter.for_model(model, ct_rating=f"{RATED_AMPS:g}A", calibration=calibration)
-    source = ideal_source(point.service(), point.load_list(), point.elements)
-    if point.duration_s is not None:
-        duration = point.duration_s
-    else:
-        duration = 2.0 * expected_signal_s(point) + 2.0
+    source = FrontEndSource(ideal_source(point.service(), point.load_list(), point.elements), front_end)
+    streamed = _stream_point(point, meter, source, fs, chunk_frames, progress)
     delay = front_end.group_delay_s(fs) + (calibration.group_delay_s(fs) if calibration is not None else 0.0)
-    fe_state = front_end.initial_state(point.elements, fs)
-    times: list[float] = []
-    half_wh = math.nan
-    signal = 0.0
-    want = point.min_pulses + 1
-    for frames in source.frames(duration, fs, chunk_frames):
-        volts, amps, fe_state = front_end.apply(frames.volts, frames.amps, fs, fe_state)
-        update = meter.feed(volts, amps, fs)
-        times.extend(tr.time_s for tr in update.transitions
-                     if tr.output == OUTPUT and tr.state and tr.cause == "energy")
-        signal = frames.start_s + frames.count / fs
-        if point.kind == "starting" and math.isnan(half_wh) and signal >= duration / 2:
-            half_wh = meter.watt_hours
-        if progress is not None:
-            progress(frames.count / fs)
-        if point.kind in ("accuracy", "register") and len(times) >= want and times[-1] - times[0] >= MIN_GATE_S:
-            break
-    closures = meter.closures(OUTPUT)
-    register_wh = meter.watt_hours
-    gated = max(len(times) - 1, 0)
-    if gated >= 1:
-        t1, tn = times[0] - delay, times[-1] - delay
-        reference = float(source.energy_wh(t1, tn).sum())
-        meter_wh = KH_WH * gated
-        pr = 100.0 * meter_wh / reference if reference > 0 else math.nan
-    else:
-        reference, meter_wh, pr = float("nan"), 0.0, math.nan
-    note = ""
-    if point.kind == "accuracy":
-        passed = gated >= point.min_pulses and math.isfinite(pr) and abs(pr - 100.0) <= point.limit_percent
-        if gated < point.min_pulses:
-            note = f"only {gated} pulses gated (want {point.min_pulses})"
-    elif point.kind == "register":
-        exact = register_wh >= 0 and closures == meter.register_quanta // quanta_for_wh(KH_WH)
-        passed = exact and closures >= point.min_pulses and math.isfinite(pr) and abs(pr - 100) <= point.limit_percent
-        note = (f"closures {closures} = floor(register / Kh) = {meter.register_quanta // quanta_for_wh(KH_WH)}"
-                if exact else f"closures {closures} ≠ floor(register / Kh) = {meter.register_quanta // quanta_for_wh(KH_WH)}")
-    elif point.kind == "starting":
-        second_half = register_wh - (half_wh if math.isfinite(half_wh) else 0.0)
-        expected_half = _nominal_power_w(point) * duration / 2 / 3600.0
-        keeps = math.isfinite(half_wh) and half_wh > 0.5 * expected_half and second_half > 0.5 * expected_half
-        passed = closures >= 1 and keeps
-        note = (f"registered {register_wh:.3f} Wh of {2 * expected_half:.3f} Wh due "
-                f"(first half {half_wh:.3f}, second half {second_half:.3f} Wh)")
-    else:  # creep
-        passed = closures <= 1
-        note = f"{closures} pulse(s), register {register_wh:.6f} Wh over {duration / 60:g} min"
-    return PointResult(point, closures, gated, float(meter_wh), reference, pr, bool(passed), signal, register_wh, note)
+    gated, meter_wh, reference, pr = _registration(streamed, source, delay)
+    passed, note = _judge(point, streamed, gated, pr)
+    return PointResult(point, meter.closures(OUTPUT), gated, meter_wh, reference, pr, bool(passed), streamed.signal_s,
+                       meter.watt_hours, note)
 
 
 def judge_shifts(results: list[PointResult]) -> list[PointResult]:
@@ -401,14 +436,15 @@ def _pct(x: float) -> str:
 
 
 # --------------------------------------------------------------------------- report
+_STYLE = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0}"
+          "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right} th{background:#eee}"
+          "td.l{text-align:left} .pass{color:#070} .fail{color:#c00;font-weight:bold} img{max-width:48%}")
+
+
 def write_report(runs: Sequence[BenchRun], out_dir, title: str = "minimeter accuracy bench") -> dict:
     """Write ``bench.json``, one PNG per power factor (error against current, every run,
     with the ±0.5 % / ±0.75 % bands) and ``index.html`` (summary and the point table,
     runs side by side) into ``out_dir``. Returns the paths written."""
-    from pathlib import Path
-    import html
-    import json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "bench.json", "html": out / "index.html", "plots": []}
@@ -416,17 +452,25 @@ def write_report(runs: Sequence[BenchRun], out_dir, title: str = "minimeter accu
                "runs": [r.as_dict() for r in runs]}
     paths["json"].write_text(json.dumps(payload, indent=1))
     paths["plots"] = _plots(runs, out)
-
     esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
-             "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right} th{background:#eee}"
-             "td.l{text-align:left} .pass{color:#070} .fail{color:#c00;font-weight:bold} img{max-width:48%}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_STYLE}"
              "</style></head><body>", f"<h1>{esc(title)}</h1>",
              "<p>Percent registration from output 10 (Kh = 10 Wh) closures, gated on the output's own edges; "
              "limits from the manual's claim (±0.5 % at PF 1, ±0.75 % at PF 0.5; PF 0.8 held to ±0.75 %). "
-             "See STANDARDS.md for the rows.</p>", "<h2>Summary</h2><table><tr>"]
-    parts += [f"<th>{esc(h)}</th>" for h in SUMMARY_HEADER] + ["</tr>"]
+             "See STANDARDS.md for the rows.</p>"]
+    parts += _summary_html(runs)
+    parts.append("<h2>Error against current</h2>")
+    parts += [f"<img src='{esc(p.name)}' alt='{esc(p.stem)}'>" for p in paths["plots"]]
+    parts += _points_html(runs)
+    parts.append("</body></html>")
+    paths["html"].write_text("".join(parts))
+    return paths
+
+
+def _summary_html(runs: Sequence[BenchRun]) -> list[str]:
+    """The summary table and one line per run."""
+    esc = html.escape
+    parts = ["<h2>Summary</h2><table><tr>"] + [f"<th>{esc(h)}</th>" for h in SUMMARY_HEADER] + ["</tr>"]
     for row in summary_rows(runs):
         parts.append("<tr>" + "".join(
             f"<td class='{'l' if k == 0 else ('pass' if c == 'pass' else 'fail' if c == 'FAIL' else '')}'>{esc(c)}</td>"
@@ -435,30 +479,33 @@ def write_report(runs: Sequence[BenchRun], out_dir, title: str = "minimeter accu
     for run in runs:
         parts.append(f"<li><b>{esc(run.name)}</b>: {esc(run.front_end.description or run.front_end.name)}"
                      f"{', calibrated' if run.calibrated else ', uncalibrated'}; {run.sample_rate_hz:g} Hz samples</li>")
-    parts.append("</ul><h2>Error against current</h2>")
-    for p in paths["plots"]:
-        parts.append(f"<img src='{esc(p.name)}' alt='{esc(p.stem)}'>")
-    parts.append("<h2>Points</h2><table><tr><th>row</th><th>point</th><th>limit</th>")
+    return parts + ["</ul>"]
+
+
+def _points_html(runs: Sequence[BenchRun]) -> list[str]:
+    """The point table: a row per point, three cells per run."""
+    esc = html.escape
+    parts = ["<h2>Points</h2><table><tr><th>row</th><th>point</th><th>limit</th>"]
     for run in runs:
         parts.append(f"<th>{esc(run.name)} pulses</th><th>{esc(run.name)} error</th><th>{esc(run.name)}</th>")
     parts.append("</tr>")
     for k, r0 in enumerate(runs[0].results):
         parts.append(f"<tr><td>{r0.point.row}</td><td class='l'>{esc(r0.point.label)}</td>"
                      f"<td>{_limit_text(r0.point)}</td>")
-        for run in runs:
-            r = run.results[k]
-            verdict = "pass" if r.passed else "FAIL"
-            err = "—" if not math.isfinite(r.error_percent) else f"{r.error_percent:+.4f} %"
-            if r.point.kind in ("starting", "creep"):
-                err = esc(r.note)
-            elif r.point.kind == "derived":
-                err = f"{r.percent_registration:.4f} %" if math.isfinite(r.percent_registration) else "—"
-            parts.append(f"<td>{r.gated_pulses if r.point.kind in ('accuracy', 'register') else r.closures}</td>"
-                         f"<td class='l'>{err}</td><td class='{verdict.lower()}'>{verdict}</td>")
+        parts += [_point_cells(run.results[k]) for run in runs]
         parts.append("</tr>")
-    parts.append("</table></body></html>")
-    paths["html"].write_text("".join(parts))
-    return paths
+    return parts + ["</table>"]
+
+
+def _point_cells(r: PointResult) -> str:
+    verdict = "pass" if r.passed else "FAIL"
+    err = "—" if not math.isfinite(r.error_percent) else f"{r.error_percent:+.4f} %"
+    if r.point.kind in ("starting", "creep"):
+        err = html.escape(r.note)
+    elif r.point.kind == "derived":
+        err = f"{r.percent_registration:.4f} %" if math.isfinite(r.percent_registration) else "—"
+    pulses = r.gated_pulses if r.point.kind in ("accuracy", "register") else r.closures
+    return f"<td>{pulses}</td><td class='l'>{err}</td><td class='{verdict.lower()}'>{verdict}</td>"
 
 
 def _limit_text(point: BenchPoint) -> str:

@@ -13,6 +13,12 @@ Three things, each from what the meter measures and never from the installation 
   whole cycles), name the fault, the CT or terminal, a confidence, and the registration
   it costs.
 
+The meter is fed through :mod:`minimeter.drive` (samples for :func:`measure`, the phasor
+path for :func:`check_installation`). An input the meter flags clipped (its ``clipped``
+events, :class:`ClippedInput`) gives no measured figure: :class:`Measurements` withholds
+its rms, phasor and power — and the line frequency when a voltage clipped — and says
+what is known instead (its peak reached the input range); the wiring is then not judged.
+
 Angles are in degrees, ``∠I − ∠V`` wrapped to (−180°, 180°]: negative means the current
 lags its voltage. Phasors are rms [V], [A].
 """
@@ -22,13 +28,16 @@ from __future__ import annotations
 import cmath
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from minimeter.meter.catalog import MeterSpec
+from minimeter.drive import feed_samples, feed_source
 from minimeter.errors import InvalidSamples
-from minimeter.meter.core import FREQUENCY_TOLERANCE, Meter
+from minimeter.lab.averaging import average_cycles
+from minimeter.meter.catalog import MeterSpec
+from minimeter.meter.core import FREQUENCY_TOLERANCE, Meter, Update
+from minimeter.meter.snapshot import EventKind
 
 # --------------------------------------------------------------------------- thresholds
 NO_VOLTAGE_V = 20.0            # a terminal below this reads "no voltage" [V rms]
@@ -37,6 +46,7 @@ SAME_CURRENT_FRACTION = 0.02   # |I1 − I2| below this × max|I|: both CTs on o
 CONE_MARGIN_DEG = 5.0          # slack around the angles a PF ≥ 0.5 load can give
 NETWORK_NEUTRAL_FACTOR = math.sqrt(3) / 2    # a missing neutral on 120/208 V: 104 V per terminal
 FAULT_CONFIDENCE = 0.5         # findings at or above this are faults; below, possibilities
+NOMINAL_FIT_HZ = 60.0          # phasors are fitted at this frequency when none was measured [Hz]
 
 
 # --------------------------------------------------------------------------- phasors
@@ -81,89 +91,165 @@ def _angle_deg(z: complex) -> float:
 
 # --------------------------------------------------------------------------- measurements
 @dataclass(frozen=True)
+class ClippedInput:
+    """An input the meter saw at or beyond its full scale (the meter's own ``clipped``
+    event): its peak reached at least ``full_scale``, so no figure from its samples is a
+    measurement."""
+
+    quantity: str          # 'voltage' or 'current'
+    element: int           # 1-based
+    full_scale: float      # the meter's input range [V peak] or [A peak]
+
+    @property
+    def name(self) -> str:
+        """``V1``, ``I2``, …"""
+        return f"{'V' if self.quantity == 'voltage' else 'I'}{self.element}"
+
+    @property
+    def bound(self) -> str:
+        """What is known of it: a lower bound on its peak."""
+        return f"peak ≥ {self.full_scale:.1f} {'V' if self.quantity == 'voltage' else 'A'}"
+
+
+@dataclass(frozen=True)
 class Measurements:
     """What the meter measured over a short window: per element the fundamental voltage
     and current phasors [V], [A] (rms), the true rms values over whole cycles, and the
-    tracked line frequency [Hz] (None when no voltage could be tracked)."""
+    tracked line frequency [Hz] (None when no voltage could be tracked).
 
-    volts: tuple[complex, ...]
-    amps: tuple[complex, ...]
+    Figures from a clipped input (``clipped``) are withheld: its phasor and rms are
+    None, and so are the power and angles that need them; the frequency is None when a
+    voltage input clipped (the line cycles are cut on the voltages)."""
+
+    volts: tuple[complex | None, ...]
+    amps: tuple[complex | None, ...]
     frequency_hz: float | None
-    volts_rms: tuple[float, ...] = ()
-    amps_rms: tuple[float, ...] = ()
+    volts_rms: tuple[float | None, ...] = ()
+    amps_rms: tuple[float | None, ...] = ()
+    clipped: tuple[ClippedInput, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.volts_rms:
-            object.__setattr__(self, "volts_rms", tuple(abs(v) for v in self.volts))
+            object.__setattr__(self, "volts_rms", tuple(None if v is None else abs(v) for v in self.volts))
         if not self.amps_rms:
-            object.__setattr__(self, "amps_rms", tuple(abs(i) for i in self.amps))
+            object.__setattr__(self, "amps_rms", tuple(None if i is None else abs(i) for i in self.amps))
 
     @property
     def elements(self) -> int:
         return len(self.volts)
 
-    def power_w(self, k: int) -> float:
-        """Fundamental active power of element k (0-based) [W]."""
-        return float((self.volts[k] * self.amps[k].conjugate()).real)
+    def clipped_input(self, quantity: str, k: int) -> ClippedInput | None:
+        """The clipped ``quantity`` ('voltage' or 'current') of element k (0-based), if it clipped."""
+        return next((c for c in self.clipped if c.quantity == quantity and c.element == k + 1), None)
+
+    def power_w(self, k: int) -> float | None:
+        """Fundamental active power of element k (0-based) [W]; None if withheld."""
+        v, i = self.volts[k], self.amps[k]
+        return None if v is None or i is None else float((v * i.conjugate()).real)
 
     @property
-    def net_power_w(self) -> float:
-        """Σ elements' fundamental active power [W] (S4.3)."""
-        return sum(self.power_w(k) for k in range(self.elements))
+    def net_power_w(self) -> float | None:
+        """Σ elements' fundamental active power [W] (S4.3); None if any is withheld."""
+        powers = [self.power_w(k) for k in range(self.elements)]
+        return None if None in powers else sum(powers)
 
     def angle_deg(self, k: int) -> float | None:
         """∠I − ∠V of element k [°] (negative: lagging), None without V or I."""
-        if abs(self.volts[k]) < NO_VOLTAGE_V or abs(self.amps[k]) == 0:
+        v, i = self.volts[k], self.amps[k]
+        if v is None or i is None or abs(v) < NO_VOLTAGE_V or abs(i) == 0:
             return None
-        return _wrap_deg(_angle_deg(self.amps[k]) - _angle_deg(self.volts[k]))
+        return _wrap_deg(_angle_deg(i) - _angle_deg(v))
 
     @property
     def v2_to_v1_deg(self) -> float | None:
         """∠V2 − ∠V1 [°]: 180° on split phase, −120° on a 120/208 V network."""
-        if self.elements < 2 or min(abs(v) for v in self.volts) < NO_VOLTAGE_V:
+        if self.elements < 2 or None in self.volts[:2] or min(abs(v) for v in self.volts[:2]) < NO_VOLTAGE_V:
             return None
         return _wrap_deg(_angle_deg(self.volts[1]) - _angle_deg(self.volts[0]))
 
+    def _figure(self, quantity: str, k: int, width: int, digits: int) -> str:
+        clip = self.clipped_input(quantity, k)
+        if clip is not None:
+            return f"clipped ({clip.bound})"
+        z = self.volts[k] if quantity == "voltage" else self.amps[k]
+        return f"{abs(z):{width}.{digits}f} {'V' if quantity == 'voltage' else 'A'}"
+
     def lines(self) -> list[str]:
-        """One line per element, and the voltage angle."""
+        """One line per element, the voltage angle, the frequency, and what clipped."""
         out = []
         for k in range(self.elements):
-            a = self.angle_deg(k)
+            a, p = self.angle_deg(k), self.power_w(k)
             angle = "—" if a is None else f"{a:+7.1f}°"
-            out.append(f"element {k + 1}: V {abs(self.volts[k]):6.1f} V   I {abs(self.amps[k]):8.2f} A   "
-                       f"angle I–V {angle}   P {self.power_w(k):+10.1f} W")
+            power = "—" if p is None else f"{p:+10.1f} W"
+            out.append(f"element {k + 1}: V {self._figure('voltage', k, 6, 1)}   I {self._figure('current', k, 8, 2)}"
+                       f"   angle I–V {angle}   P {power}")
         beta = self.v2_to_v1_deg
         if beta is not None:
             out.append(f"angle V2–V1 {beta:+.1f}°")
-        out.append("frequency " + ("—" if self.frequency_hz is None else f"{self.frequency_hz:.2f} Hz"))
+        out.append("frequency " + (f"— (not measured; phasors fitted at {NOMINAL_FIT_HZ:g} Hz)"
+                                   if self.frequency_hz is None else f"{self.frequency_hz:.2f} Hz"))
+        if self.clipped:
+            out.append(f"clipped: {', '.join(c.name for c in self.clipped)} at or beyond the meter's input range — "
+                       "figures from their samples are withheld, not measured"
+                       + ("; the line frequency too (cycles are cut on the voltages)"
+                          if any(c.quantity == "voltage" for c in self.clipped) else ""))
         return out
+
+
+    def as_dict(self) -> dict:
+        """Plain numbers for JSON: withheld figures are None, the clipped inputs listed."""
+        return {
+            "volts_rms": list(self.volts_rms), "amps_rms": list(self.amps_rms),
+            "angle_deg": [self.angle_deg(k) for k in range(self.elements)],
+            "power_w": [self.power_w(k) for k in range(self.elements)],
+            "v2_to_v1_deg": self.v2_to_v1_deg, "frequency_hz": self.frequency_hz,
+            "clipped": [{"input": c.name, "quantity": c.quantity, "element": c.element, "peak_at_least": c.full_scale}
+                        for c in self.clipped],
+        }
+
+
+def clipped_inputs(meter: Meter, updates: Iterable[Update]) -> tuple[ClippedInput, ...]:
+    """The inputs ``meter`` flagged clipped in ``updates`` (its ``clipped`` events), in order."""
+    seen = {(str(ev.quantity), ev.element) for u in updates for ev in u.events if ev.kind == EventKind.CLIPPED}
+    full = {"voltage": meter.full_scale_v, "current": meter.full_scale_a}
+    return tuple(ClippedInput(q, int(e), full[q]) for q, e in sorted(seen, key=lambda x: (x[0] != "voltage", x[1])))
+
+
+def _withheld(values: Sequence, quantity: str, clipped: tuple[ClippedInput, ...]) -> tuple:
+    bad = {c.element - 1 for c in clipped if c.quantity == quantity}
+    return tuple(None if k in bad else x for k, x in enumerate(values))
 
 
 def measure(spec: MeterSpec, volts: np.ndarray, amps: np.ndarray, sample_rate_hz: float,
             *, cycles: int = 4) -> Measurements:
-    """Measure a window of samples (elements, n) as the meter does: a :class:`Meter`
-    tracks the line frequency and gives per-cycle rms values; the last ``cycles`` whole
-    cycles give the fundamental phasors (:func:`fundamental_phasors`)."""
-    meter = Meter(spec)
-    update = meter.feed(volts, amps, sample_rate_hz)
-    block = update.cycles
+    """Measure a window of samples (elements, n) as the meter does: a :class:`Meter`,
+    fed through :func:`minimeter.drive.feed_samples`, tracks the line frequency and
+    gives the line cycles, averaged over the whole ones (:mod:`minimeter.lab.averaging`);
+    the last ``cycles`` whole cycles give the fundamental phasors
+    (:func:`fundamental_phasors`). Figures from the inputs the meter flags clipped are
+    withheld (see :class:`Measurements`)."""
     v = np.atleast_2d(np.asarray(volts, float))
     a = np.atleast_2d(np.asarray(amps, float))
-    freqs = block.frequency_hz[np.isfinite(block.frequency_hz)] if block.count else np.zeros(0)
-    frequency = float(np.median(freqs)) if freqs.size else None
-    whole = ~block.partial if block.count else np.zeros(0, bool)
-    if block.count and whole.any():
-        volts_rms = tuple(float(x) for x in block.volts_rms[:, whole].mean(axis=1))
-        amps_rms = tuple(float(x) for x in block.amps_rms[:, whole].mean(axis=1))
+    meter = Meter(spec)
+    updates = list(feed_samples(meter, [(v, a)], sample_rate_hz))
+    clipped = clipped_inputs(meter, updates)
+    averages = average_cycles((u.cycles for u in updates), spec.elements)
+    if averages.whole_cycles:
+        volts_rms, amps_rms = averages.volts_rms, averages.amps_rms
+        frequency = averages.frequency_hz
     else:
-        volts_rms = tuple(float(x) for x in np.sqrt(np.mean(v ** 2, axis=1)))
-        amps_rms = tuple(float(x) for x in np.sqrt(np.mean(a ** 2, axis=1)))
-    f_fit = frequency if frequency is not None else 60.0
+        volts_rms, amps_rms = np.sqrt(np.mean(v ** 2, axis=1)), np.sqrt(np.mean(a ** 2, axis=1))
+        frequency = None
+    if any(c.quantity == "voltage" for c in clipped):
+        frequency = None
+    f_fit = frequency if frequency is not None else NOMINAL_FIT_HZ
     n = min(v.shape[1], int(round(cycles * sample_rate_hz / f_fit)))
     vz = fundamental_phasors(v[:, -n:], sample_rate_hz, f_fit)
     iz = fundamental_phasors(a[:, -n:], sample_rate_hz, f_fit)
-    return Measurements(tuple(complex(z) for z in vz), tuple(complex(z) for z in iz), frequency,
-                        volts_rms, amps_rms)
+    return Measurements(_withheld([complex(z) for z in vz], "voltage", clipped),
+                        _withheld([complex(z) for z in iz], "current", clipped), frequency,
+                        _withheld([float(x) for x in volts_rms], "voltage", clipped),
+                        _withheld([float(x) for x in amps_rms], "current", clipped), clipped)
 
 
 # --------------------------------------------------------------------------- findings
@@ -218,6 +304,11 @@ class Diagnosis:
     def top(self) -> Finding | None:
         return self.findings[0] if self.findings else None
 
+    def as_dict(self) -> dict:
+        """Plain values for JSON: the faults, the possibilities, the measurements, the notes."""
+        return {"faults": [f.__dict__ for f in self.faults], "possible": [f.__dict__ for f in self.possible],
+                "measurements": self.measurements.as_dict(), "notes": list(self.notes)}
+
     def lines(self) -> list[str]:
         out = [f"FAULT     {f.line()}" for f in self.faults]
         out += [f"possible  {f.line()}" for f in self.possible]
@@ -270,27 +361,59 @@ def _low_pf(k: int, angle: float) -> Finding:
 
 
 def name_faults(meas: Measurements, spec: MeterSpec) -> Diagnosis:
-    """Name the installation's faults from the meter's measurements alone (S11.3)."""
-    if meas.elements == 1:
+    """Name the installation's faults from the meter's measurements alone (S11.3).
+    With clipped inputs only the ranges are judged: the naming needs the phasors the
+    clipping withholds."""
+    notes = (UNDETECTABLE_NOTE,)
+    if meas.clipped:
+        findings = _clipped_findings(meas, spec) + _range_findings(meas, spec)
+        notes = (CLIPPED_NOTE,) + notes
+    elif meas.elements == 1:
         findings = _single_element(meas, spec)
     else:
         findings = _two_elements(meas, spec)
     findings.sort(key=lambda f: -f.confidence)
-    return Diagnosis(tuple(findings), meas, (UNDETECTABLE_NOTE,))
+    return Diagnosis(tuple(findings), meas, notes)
+
+
+CLIPPED_NOTE = ("wiring not judged: the inputs marked clipped reached the meter's input range, so their rms, "
+                "phase and power are not measured — bring the supply and the loads within the meter's ratings first")
+
+
+def _clipped_findings(meas: Measurements, spec: MeterSpec) -> list[Finding]:
+    """A finding per kind of clipped input: voltages (over-voltage) and currents (over-current)."""
+    out = []
+    volts = [c for c in meas.clipped if c.quantity == "voltage"]
+    if volts:
+        legs = " and ".join(f"L{c.element}–N" for c in volts)
+        rated_peak = spec.supply_max_v * math.sqrt(2)
+        out.append(Finding("supply-voltage", ", ".join(f"L{c.element}" for c in volts),
+                           f"{legs} clipped: {volts[0].bound}, {volts[0].full_scale / rated_peak:.2g} × the "
+                           f"{spec.supply_max_v:g} V maximum's {rated_peak:.1f} V peak — over-voltage, a supply the "
+                           "meter cannot measure", 0.9))
+    for c in meas.clipped:
+        if c.quantity == "current":
+            out.append(Finding("over-current", f"CT{c.element}",
+                               f"CT{c.element} clipped: {c.bound}, beyond the meter's input range (the "
+                               f"{spec.max_primary_a:g} A maximum is {spec.max_primary_a * math.sqrt(2):.1f} A peak) "
+                               "— over-current, not measured", 0.9))
+    return out
 
 
 def _range_findings(meas: Measurements, spec: MeterSpec) -> list[Finding]:
-    """Supply voltage, frequency and current against the meter's ratings (S3.4, S8.1)."""
+    """Supply voltage, frequency and current against the meter's ratings (S3.4, S8.1),
+    from the figures measured (a withheld one is judged by :func:`_clipped_findings`)."""
     out = []
-    live = [k for k in range(meas.elements) if meas.volts_rms[k] >= NO_VOLTAGE_V]
-    if live and max(meas.volts_rms[k] for k in live) < spec.supply_min_v:
-        v = max(meas.volts_rms[k] for k in live)
+    volts = {k: v for k, v in enumerate(meas.volts_rms) if v is not None}
+    live = [k for k, v in volts.items() if v >= NO_VOLTAGE_V]
+    if live and len(volts) == meas.elements and max(volts[k] for k in live) < spec.supply_min_v:
+        v = max(volts[k] for k in live)
         out.append(Finding("supply-voltage", "supply",
                            f"supply {v:.1f} V below {spec.supply_min_v:g} V: meter unpowered, Power LED off, register kept",
                            0.95, 0.0))
-    high = [k for k in live if meas.volts_rms[k] > spec.supply_max_v]
+    high = [k for k in live if volts[k] > spec.supply_max_v]
     if high:
-        legs = " and ".join(f"L{k + 1}–N {meas.volts_rms[k]:.1f} V" for k in high)
+        legs = " and ".join(f"L{k + 1}–N {volts[k]:.1f} V" for k in high)
         out.append(Finding("supply-voltage", ", ".join(f"L{k + 1}" for k in high),
                            f"{legs} above {spec.supply_max_v:g} V: over-voltage, Power LED off, still measuring",
                            0.95, 100.0))
@@ -301,10 +424,10 @@ def _range_findings(meas: Measurements, spec: MeterSpec) -> list[Finding]:
         out.append(Finding("frequency", "supply",
                            f"line frequency {f:.2f} Hz outside {spec.frequency_min_hz:g}–{spec.frequency_max_hz:g} Hz: "
                            "still measuring, accuracy not guaranteed", 0.95))
-    for k in range(meas.elements):
-        if meas.amps_rms[k] > spec.max_primary_a:
+    for k, amps in enumerate(meas.amps_rms):
+        if amps is not None and amps > spec.max_primary_a:
             out.append(Finding("over-current", f"CT{k + 1}",
-                               f"CT{k + 1} {meas.amps_rms[k]:.1f} A above the {spec.max_primary_a:g} A maximum "
+                               f"CT{k + 1} {amps:.1f} A above the {spec.max_primary_a:g} A maximum "
                                f"(110 % of {spec.ct_rating}): accuracy not guaranteed", 0.95))
     return out
 
@@ -334,118 +457,151 @@ def _single_element(meas: Measurements, spec: MeterSpec) -> list[Finding]:
 
 
 def _two_elements(meas: Measurements, spec: MeterSpec) -> list[Finding]:
+    """A dual-element meter: the supply's ranges, then the voltages (which service, the
+    legs' true voltages), then the currents against their legs' voltages."""
     out = _range_findings(meas, spec)
-    v1, v2 = meas.volts
-    i1, i2 = meas.amps
-    live = [abs(v1) >= NO_VOLTAGE_V, abs(v2) >= NO_VOLTAGE_V]
     registered_w = meas.net_power_w if max(meas.volts_rms) >= spec.supply_min_v else 0.0
+    dead = _dead_voltage_findings(meas, registered_w)
+    if dead:
+        return out + dead
+    service, legs, phasing = _voltage_phasing(meas, spec, registered_w)
+    return out + phasing + _current_findings(meas, service, legs, registered_w)
 
-    # ---- the voltages: which service, and the legs' true voltages
+
+def _true_power_w(legs: Sequence[complex], meas: Measurements) -> float:
+    """Σ of each CT's current against its leg's true voltage [W]."""
+    return sum((legs[k] * meas.amps[k].conjugate()).real for k in range(2))
+
+
+def _dead_voltage_findings(meas: Measurements, registered_w: float) -> list[Finding]:
+    """No voltage on one terminal or on both."""
+    live = [abs(v) >= NO_VOLTAGE_V for v in meas.volts]
     if not any(live):
-        out.append(Finding("voltage-open", "L1, L2 or N",
-                           "no voltage on L1–N nor L2–N: supply off, or L1 and L2 open, or neutral missing with one line open: "
-                           "meter unpowered",
-                           0.9, 0.0, ("neutral-missing:N",)))
-        return out
-    if not all(live):
-        dead = 0 if not live[0] else 1
-        alive = 1 - dead
-        v_true = [None, None]
-        v_true[alive] = meas.volts[alive]
-        v_true[dead] = -meas.volts[alive]                 # assumed split phase
-        true_w = sum((v_true[k] * meas.amps[k].conjugate()).real for k in range(2))
-        out.append(Finding("voltage-open", f"L{dead + 1}",
-                           f"L{dead + 1} terminal open: L{dead + 1}–N reads {meas.volts_rms[dead]:.1f} V, "
-                           f"element {dead + 1} registers nothing of its {abs(meas.amps[dead]):.1f} A "
-                           "(share estimated assuming a split-phase service)",
-                           0.9, _percent(registered_w, true_w)))
-        return out
+        return [Finding("voltage-open", "L1, L2 or N",
+                        "no voltage on L1–N nor L2–N: supply off, or L1 and L2 open, or neutral missing with one line "
+                        "open: meter unpowered", 0.9, 0.0, ("neutral-missing:N",))]
+    if all(live):
+        return []
+    dead = 0 if not live[0] else 1
+    alive = 1 - dead
+    v_true = [None, None]
+    v_true[alive] = meas.volts[alive]
+    v_true[dead] = -meas.volts[alive]                 # assumed split phase
+    return [Finding("voltage-open", f"L{dead + 1}",
+                    f"L{dead + 1} terminal open: L{dead + 1}–N reads {meas.volts_rms[dead]:.1f} V, "
+                    f"element {dead + 1} registers nothing of its {abs(meas.amps[dead]):.1f} A "
+                    "(share estimated assuming a split-phase service)",
+                    0.9, _percent(registered_w, _true_power_w(v_true, meas)))]
 
+
+def _voltage_phasing(meas: Measurements, spec: MeterSpec,
+                     registered_w: float) -> tuple[str, list[complex], list[Finding]]:
+    """From V2–V1: the service ('split' or 'network'), the legs' true voltages as far as
+    they can be told, and the findings on the voltage terminals."""
+    v1, v2 = meas.volts
     beta = meas.v2_to_v1_deg
-    service = "split"
-    legs = [v1, v2]                                      # the legs' voltages, as far as we can tell
     if abs(beta) >= 160.0:
-        service = "split"
         mags = (abs(v1), abs(v2))
-        looks_halved = (abs(mags[0] - mags[1]) <= 0.01 * max(mags)
-                        and spec.supply_min_v <= max(mags) <= 111.0)
-        if looks_halved:
-            service = "network"
-            leg1 = v1 / NETWORK_NEUTRAL_FACTOR * cmath.exp(-1j * math.radians(30.0))
-            legs = [leg1, leg1 * cmath.exp(-1j * math.radians(120.0))]
-            true_w = sum((legs[k] * meas.amps[k].conjugate()).real for k in range(2))
-            out.append(Finding("neutral-missing", "N",
-                               f"neutral missing: L1–N and L2–N read {mags[0]:.1f} V and {mags[1]:.1f} V, "
-                               f"exactly opposite (V2–V1 {beta:+.0f}°) — half of 208 V on a 120/208 V network",
-                               0.6, _percent(registered_w, true_w)))
-    elif -140.0 <= beta <= -100.0:
-        service = "network"
-    elif 100.0 <= beta <= 140.0:
-        service = "network"
+        looks_halved = abs(mags[0] - mags[1]) <= 0.01 * max(mags) and spec.supply_min_v <= max(mags) <= 111.0
+        if not looks_halved:
+            return "split", [v1, v2], []
+        leg1 = v1 / NETWORK_NEUTRAL_FACTOR * cmath.exp(-1j * math.radians(30.0))
+        legs = [leg1, leg1 * cmath.exp(-1j * math.radians(120.0))]
+        return "network", legs, [Finding(
+            "neutral-missing", "N", f"neutral missing: L1–N and L2–N read {mags[0]:.1f} V and {mags[1]:.1f} V, "
+                                    f"exactly opposite (V2–V1 {beta:+.0f}°) — half of 208 V on a 120/208 V network",
+            0.6, _percent(registered_w, _true_power_w(legs, meas)))]
+    if -140.0 <= beta <= -100.0:
+        return "network", [v1, v2], []
+    if 100.0 <= beta <= 140.0:
         legs = [v2, v1]
-        true_w = sum((legs[k] * meas.amps[k].conjugate()).real for k in range(2))
-        out.append(Finding("l1-l2-swapped", "L1/L2",
-                           f"L1 and L2 swapped on the voltage terminals: V2 leads V1 by {beta:.0f}° "
-                           "(a 120/208 V network's L2 lags L1 by 120°)", 0.85, _percent(registered_w, true_w)))
-    else:
-        out.append(Finding("wiring", "L1/L2/N",
-                           f"unusual voltage phasing: V2–V1 {beta:+.0f}° (expected 180° split phase or "
-                           "−120° network) — check which conductors are landed on L1, L2 and N", 0.5))
+        return "network", legs, [Finding(
+            "l1-l2-swapped", "L1/L2", f"L1 and L2 swapped on the voltage terminals: V2 leads V1 by {beta:.0f}° "
+                                      "(a 120/208 V network's L2 lags L1 by 120°)",
+            0.85, _percent(registered_w, _true_power_w(legs, meas)))]
+    return "split", [v1, v2], [Finding(
+        "wiring", "L1/L2/N", f"unusual voltage phasing: V2–V1 {beta:+.0f}° (expected 180° split phase or "
+                             "−120° network) — check which conductors are landed on L1, L2 and N", 0.5)]
 
-    # ---- the currents against their legs' voltages
+
+def _current_findings(meas: Measurements, service: str, legs: list[complex], registered_w: float) -> list[Finding]:
+    """The currents against their legs' voltages: one CT on the wrong leg, reversed
+    CTs, swapped lines, open CTs, very reactive loads."""
     angles = [_wrap_deg(_angle_deg(meas.amps[k]) - _angle_deg(legs[k])) if abs(meas.amps[k]) > 0 else None
               for k in range(2)]
-    sig = [abs(i1) >= SIGNIFICANT_A, abs(i2) >= SIGNIFICANT_A]
-    if all(sig) and abs(i1 - i2) <= SAME_CURRENT_FRACTION * max(abs(i1), abs(i2)):
-        dev = [_outside_deg(angles[k], _cone_deg(service, k)) for k in range(2)]
-        k = 0 if (dev[0], abs(angles[0])) >= (dev[1], abs(angles[1])) else 1
-        other = 1 - k
-        p_k = meas.power_w(k)
-        # with only line-to-line loads I_L2 = −I_L1: a reversed CT then reads the other leg's current
-        alternatives = ("ct-reversed",)
-        if dev[k] == 0.0:            # both angles plausible: the other CT on the wrong leg reads the same
-            alternatives += (f"ct-wrong-phase:CT{other + 1}",)
-        out.append(Finding("ct-wrong-phase", f"CT{k + 1}",
-                           f"CT{k + 1} on L{other + 1}: both CTs carry the same current "
-                           f"({abs(meas.amps[k]):.1f} A at the same angle); element {k + 1} angle "
-                           f"{angles[k]:+.0f}°, power {p_k:+.0f} W; L{k + 1}'s own current is not measured "
-                           f"(net registered {max(registered_w, 0):.0f} W)",
-                           0.8, None, alternatives))
-        return out
+    sig = [abs(i) >= SIGNIFICANT_A for i in meas.amps]
+    same = _same_current_finding(meas, service, angles, sig, registered_w)
+    if same is not None:
+        return [same]
     outside = [k for k in range(2) if sig[k] and _outside_deg(angles[k], _cone_deg(service, k)) > 0
                and _looks_reversed(angles[k])]
-    for k in range(2):
-        if sig[k] and k not in outside and _outside_deg(angles[k], _cone_deg(service, k)) > 0:
-            out.append(_low_pf(k, angles[k]))
+    out = [_low_pf(k, angles[k]) for k in range(2)
+           if sig[k] and k not in outside and _outside_deg(angles[k], _cone_deg(service, k)) > 0]
+    out += _reversed_findings(meas, service, legs, angles, sig, outside, registered_w)
+    return out + _open_ct_findings(meas, sig, outside)
+
+
+def _same_current_finding(meas: Measurements, service: str, angles: list, sig: list[bool],
+                          registered_w: float) -> Finding | None:
+    """Both CTs carry the same current: one of them is on the other leg."""
+    i1, i2 = meas.amps
+    if not (all(sig) and abs(i1 - i2) <= SAME_CURRENT_FRACTION * max(abs(i1), abs(i2))):
+        return None
+    dev = [_outside_deg(angles[k], _cone_deg(service, k)) for k in range(2)]
+    k = 0 if (dev[0], abs(angles[0])) >= (dev[1], abs(angles[1])) else 1
+    other = 1 - k
+    # with only line-to-line loads I_L2 = −I_L1: a reversed CT then reads the other leg's current
+    alternatives = ("ct-reversed",)
+    if dev[k] == 0.0:            # both angles plausible: the other CT on the wrong leg reads the same
+        alternatives += (f"ct-wrong-phase:CT{other + 1}",)
+    return Finding("ct-wrong-phase", f"CT{k + 1}",
+                   f"CT{k + 1} on L{other + 1}: both CTs carry the same current "
+                   f"({abs(meas.amps[k]):.1f} A at the same angle); element {k + 1} angle "
+                   f"{angles[k]:+.0f}°, power {meas.power_w(k):+.0f} W; L{k + 1}'s own current is not measured "
+                   f"(net registered {max(registered_w, 0):.0f} W)",
+                   0.8, None, alternatives)
+
+
+def _reversed_findings(meas: Measurements, service: str, legs: list[complex], angles: list, sig: list[bool],
+                       outside: list[int], registered_w: float) -> list[Finding]:
+    """Currents 85° or more from their legs' voltages: reversed CTs, or swapped lines."""
     if len(outside) == 2 and service == "split":
         true_w = -registered_w if registered_w < 0 else sum(abs(meas.power_w(k)) for k in range(2))
-        out.append(Finding("l1-l2-swapped", "L1/L2",
-                           f"L1 and L2 swapped (or both CTs reversed or exchanged): element angles "
-                           f"{angles[0]:+.0f}° and {angles[1]:+.0f}°, both powers negative",
-                           0.8, _percent(registered_w, true_w), ("ct-reversed:CT1 and CT2", "ct-wrong-phase:CT1 and CT2")))
-    else:
-        for k in outside:
-            p_true = [(legs[j] * meas.amps[j].conjugate()).real for j in range(2)]
-            p_true[k] = -p_true[k]
-            conf = 0.9 if math.cos(math.radians(angles[k])) < -0.1 else 0.55
-            # on split phase with no current on the other CT, swapped voltage terminals look the same
-            alternatives = ("l1-l2-swapped:L1/L2",) if service == "split" and not sig[1 - k] else ()
-            out.append(Finding("ct-reversed", f"CT{k + 1}",
-                               f"CT{k + 1} reversed: element {k + 1} angle {angles[k]:+.0f}°, "
-                               f"power {meas.power_w(k):+.0f} W", conf,
-                               _percent(registered_w, sum(p_true)), alternatives))
+        return [Finding("l1-l2-swapped", "L1/L2",
+                        f"L1 and L2 swapped (or both CTs reversed or exchanged): element angles "
+                        f"{angles[0]:+.0f}° and {angles[1]:+.0f}°, both powers negative",
+                        0.8, _percent(registered_w, true_w), ("ct-reversed:CT1 and CT2", "ct-wrong-phase:CT1 and CT2"))]
+    out = []
+    for k in outside:
+        p_true = [(legs[j] * meas.amps[j].conjugate()).real for j in range(2)]
+        p_true[k] = -p_true[k]
+        conf = 0.9 if math.cos(math.radians(angles[k])) < -0.1 else 0.55
+        # on split phase with no current on the other CT, swapped voltage terminals look the same
+        alternatives = ("l1-l2-swapped:L1/L2",) if service == "split" and not sig[1 - k] else ()
+        out.append(Finding("ct-reversed", f"CT{k + 1}",
+                           f"CT{k + 1} reversed: element {k + 1} angle {angles[k]:+.0f}°, "
+                           f"power {meas.power_w(k):+.0f} W", conf,
+                           _percent(registered_w, sum(p_true)), alternatives))
+    return out
+
+
+def _open_ct_findings(meas: Measurements, sig: list[bool], outside: list[int]) -> list[Finding]:
+    """No current on either CT, or on one while the other carries some."""
+    i1, i2 = meas.amps
     if not any(sig):
-        out.append(Finding("ct-open", "CT1 or CT2",
-                           f"neither CT carries current ({abs(i1):.2f} A, {abs(i2):.2f} A): no load, "
-                           "or the CTs open or shorted", 0.3, None, ("ct-shorted",)))
-    elif not outside:
-        for k in range(2):
-            other = 1 - k
-            if abs(meas.amps[other]) >= SIGNIFICANT_A and abs(meas.amps[k]) < max(0.05, 0.01 * abs(meas.amps[other])):
-                out.append(Finding("ct-open", f"CT{k + 1}",
-                                   f"CT{k + 1} reads {abs(meas.amps[k]):.2f} A while CT{other + 1} carries "
-                                   f"{abs(meas.amps[other]):.1f} A: CT{k + 1} open or shorted — or no load on L{k + 1}",
-                                   0.4, None, ("ct-shorted",)))
+        return [Finding("ct-open", "CT1 or CT2",
+                        f"neither CT carries current ({abs(i1):.2f} A, {abs(i2):.2f} A): no load, "
+                        "or the CTs open or shorted", 0.3, None, ("ct-shorted",))]
+    if outside:
+        return []
+    out = []
+    for k in range(2):
+        other = 1 - k
+        if abs(meas.amps[other]) >= SIGNIFICANT_A and abs(meas.amps[k]) < max(0.05, 0.01 * abs(meas.amps[other])):
+            out.append(Finding("ct-open", f"CT{k + 1}",
+                               f"CT{k + 1} reads {abs(meas.amps[k]):.2f} A while CT{other + 1} carries "
+                               f"{abs(meas.amps[other]):.1f} A: CT{k + 1} open or shorted — or no load on L{k + 1}",
+                               0.4, None, ("ct-shorted",)))
     return out
 
 
@@ -553,61 +709,78 @@ def _span(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds < 60.0 else f"{seconds / 60:.2f} min"
 
 
-def check_installation(installation, *, max_s: float = CHECK_MAX_S) -> CheckResult:
-    """The manual's §3.9 tests on a simulated installation, through the phasor path,
-    long enough to see the Load LED pulse twice (at most ``max_s``)."""
-    spec = installation.spec
-    meter = installation.meter()
-    source = installation.source()
-    step_cycles = int(round(60.0 * source.frequency_hz))
-    volts_max = np.zeros(spec.elements)
-    amps_max = 0.0
-    led_changes: list[tuple[float, bool]] = []
-    power_led_ever_off = False
-    reached = 0.0
-    first = 0
-    while reached < max_s:
-        block = source.cycle_block(first, step_cycles)
-        first += step_cycles
-        update = meter.feed_cycles(block)
-        reached = float(block.end_s[-1])
-        volts_max = np.maximum(volts_max, block.volts_rms.max(axis=1))
-        amps_max = max(amps_max, float(block.amps_rms.max()))
-        power_led_ever_off |= any(not ch.state for ch in update.led_changes if ch.led == "power")
-        led_changes += [(ch.time_s, ch.state) for ch in update.led_changes if ch.led == "load"]
-        if sum(1 for _, s in led_changes if s) >= 3 and reached >= 60.0:
+@dataclass(frozen=True)
+class _Watched:
+    """What the §3.9 tests read off a meter run through the phasor path."""
+
+    volts_max: np.ndarray                         # (e,) largest per-cycle rms per leg [V]
+    amps_max: float                               # largest per-cycle CT current [A]
+    load_led_changes: tuple[tuple[float, bool], ...]
+    power_led_ever_off: bool
+    reached_s: float                              # simulated time [s]
+
+
+def _watch(meter: Meter, source, max_s: float) -> _Watched:
+    """Feed ``source`` (:func:`minimeter.drive.feed_source`, phasor path, a minute a
+    block) until the Load LED has come on three times after the first minute, or ``max_s``."""
+    volts_max = np.zeros(meter.spec.elements)
+    amps_max, power_off, reached = 0.0, False, 0.0
+    changes: list[tuple[float, bool]] = []
+    for update, reached in feed_source(meter, source, max_s, cycles_per_block=int(round(60.0 * source.frequency_hz))):
+        if update.cycles.count:
+            volts_max = np.maximum(volts_max, update.cycles.volts_rms.max(axis=1))
+            amps_max = max(amps_max, float(update.cycles.amps_rms.max()))
+        power_off |= any(not ch.state for ch in update.led_changes if ch.led == "power")
+        changes += [(ch.time_s, ch.state) for ch in update.led_changes if ch.led == "load"]
+        if sum(1 for _, on in changes if on) >= 3 and reached >= 60.0:
             break
+    return _Watched(volts_max, amps_max, tuple(changes), power_off, reached)
+
+
+def _voltage_lines(spec: MeterSpec, watched: _Watched, leds) -> list[CheckLine]:
     lines = []
-    leds = meter.leds
     for k in range(spec.elements):
-        v = float(volts_max[k])
+        v = float(watched.volts_max[k])
         ok = spec.supply_min_v <= v <= spec.supply_max_v
         lines.append(CheckLine("Testing Voltage", f"L{k + 1} to Neutral voltage", ok,
                                f"{v:.1f} V (maximum rated {spec.supply_max_v:g} V, minimum {spec.supply_min_v:g} V)",
                                MANUAL_3_9["voltage"]))
-    lines.append(CheckLine("Testing Voltage", "Power LED", leds.power and not power_led_ever_off,
+    lines.append(CheckLine("Testing Voltage", "Power LED", leds.power and not watched.power_led_ever_off,
                            "on" if leds.power else "off", MANUAL_3_9["voltage"]))
-    if amps_max < spec.reverse_led_min_current_a:
-        lines.append(CheckLine("CT Reverse Phase Indicator", "Reverse phase LED", False,
-                               f"cannot be judged: largest CT current {amps_max:.2f} A, below "
-                               f"{spec.reverse_led_min_current_a:g} A (LED {'on' if leds.reverse else 'off'})",
-                               MANUAL_3_9["reverse-load"]))
-    else:
-        lines.append(CheckLine("CT Reverse Phase Indicator", "Reverse phase LED", not leds.reverse,
-                               f"{'on' if leds.reverse else 'off'} with {amps_max:.1f} A on a CT",
-                               MANUAL_3_9["reverse-on"]))
-    on_s, off_s, duty = load_led_duty(led_changes, reached)
-    if duty is None:
-        state = "on" if leds.load else "off"
-        lines.append(CheckLine("Load LED", "Load LED pulsing at 50 % duty", False,
-                               f"not pulsing in {reached / 60:.0f} min (steady {state}, "
-                               f"{meter.watt_hours:.2f} Wh registered)", MANUAL_3_9["load"]))
-    else:
-        ok = abs(duty - 50.0) <= DUTY_TOLERANCE_PERCENT
-        lines.append(CheckLine("Load LED", "Load LED pulsing at 50 % duty", ok,
-                               f"on {_span(on_s)}, off {_span(off_s)} ({duty:.1f} % duty)",
-                               MANUAL_3_9["load"]))
-    return CheckResult(tuple(lines), reached, leds.power, leds.reverse, duty is not None)
+    return lines
+
+
+def _reverse_line(spec: MeterSpec, watched: _Watched, leds) -> CheckLine:
+    if watched.amps_max < spec.reverse_led_min_current_a:
+        return CheckLine("CT Reverse Phase Indicator", "Reverse phase LED", False,
+                         f"cannot be judged: largest CT current {watched.amps_max:.2f} A, below "
+                         f"{spec.reverse_led_min_current_a:g} A (LED {'on' if leds.reverse else 'off'})",
+                         MANUAL_3_9["reverse-load"])
+    return CheckLine("CT Reverse Phase Indicator", "Reverse phase LED", not leds.reverse,
+                     f"{'on' if leds.reverse else 'off'} with {watched.amps_max:.1f} A on a CT", MANUAL_3_9["reverse-on"])
+
+
+def _load_line(meter: Meter, watched: _Watched, duty: tuple) -> CheckLine:
+    on_s, off_s, percent = duty
+    if percent is None:
+        state = "on" if meter.leds.load else "off"
+        return CheckLine("Load LED", "Load LED pulsing at 50 % duty", False,
+                         f"not pulsing in {watched.reached_s / 60:.0f} min (steady {state}, "
+                         f"{meter.watt_hours:.2f} Wh registered)", MANUAL_3_9["load"])
+    return CheckLine("Load LED", "Load LED pulsing at 50 % duty", abs(percent - 50.0) <= DUTY_TOLERANCE_PERCENT,
+                     f"on {_span(on_s)}, off {_span(off_s)} ({percent:.1f} % duty)", MANUAL_3_9["load"])
+
+
+def check_installation(installation, *, max_s: float = CHECK_MAX_S) -> CheckResult:
+    """The manual's §3.9 tests on a simulated installation, through the phasor path,
+    long enough to see the Load LED pulse twice (at most ``max_s``)."""
+    spec = installation.spec
+    meter = Meter(spec)
+    watched = _watch(meter, installation.source(), max_s)
+    leds = meter.leds
+    duty = load_led_duty(watched.load_led_changes, watched.reached_s)
+    lines = _voltage_lines(spec, watched, leds) + [_reverse_line(spec, watched, leds), _load_line(meter, watched, duty)]
+    return CheckResult(tuple(lines), watched.reached_s, leds.power, leds.reverse, duty[2] is not None)
 
 
 # --------------------------------------------------------------------------- §5 FAQ

@@ -1,10 +1,10 @@
 """Modbus TCP with the SunSpec information model: common model 1 and meter model 201
 (single element) or 202 (split phase), read-only (issue 5, SPEC §5, §7, §8).
 
-:func:`sunspec_registers` is a pure function from a :class:`~minimeter.live.Snapshot` to
-the holding registers from 40000 on: ``SunS``, model 1, model 201/202, the end model.
-:class:`SunSpecServer` serves them with pymodbus; every register is read-only, so the
-energy register cannot be written or reset through Modbus.
+:func:`sunspec_registers` is a pure function from a :class:`~minimeter.live.stream.Snapshot`
+to the holding registers from 40000 on: ``SunS``, model 1, model 201/202, the end model.
+:class:`SunSpecServer` is a sink of the live stream that serves them with pymodbus; every
+register is read-only, so the energy register cannot be written or reset through Modbus.
 
 Scale factors (value = register × 10^SF) are fixed and chosen so the largest meter at
 its limits fits an int16: 440 A (110 % of 400 A) × 2 elements × 138 V = 121 440 W.
@@ -30,12 +30,14 @@ SunSpec's "not implemented" (0x8000 for int16 and scale factors, 0 for acc32).
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
+import time
 from typing import Any
 
-from minimeter.live.runner import Snapshot
+from minimeter.meter import EventKind
+from minimeter.meter.register import QUANTA_PER_WH
+from minimeter.live.stream import Snapshot
 
 BASE_ADDRESS = 40000
 NOT_IMPLEMENTED_INT16 = 0x8000
@@ -60,10 +62,11 @@ EVT_OEM_FREQUENCY = 17
 EVT_OEM_CLIPPED = 18
 
 _EVENT_BITS = {
-    "power-loss": EVT_POWER_FAILURE, "under-voltage": EVT_UNDER_VOLTAGE, "low-pf": EVT_LOW_PF,
-    "over-current": EVT_OVER_CURRENT, "over-voltage": EVT_OVER_VOLTAGE,
-    "frequency": EVT_OEM_FREQUENCY, "clipped": EVT_OEM_CLIPPED,
-}
+    EventKind.POWER_LOSS: EVT_POWER_FAILURE, EventKind.UNDER_VOLTAGE: EVT_UNDER_VOLTAGE,
+    EventKind.LOW_PF: EVT_LOW_PF, EventKind.OVER_CURRENT: EVT_OVER_CURRENT,
+    EventKind.OVER_VOLTAGE: EVT_OVER_VOLTAGE, EventKind.FREQUENCY: EVT_OEM_FREQUENCY,
+    EventKind.CLIPPED: EVT_OEM_CLIPPED,
+}   # reverse power shows as the reverse phase LED's bit
 
 # Offsets of the meter model's points from its ID register (SunSpec models 201/202).
 _OFF = {
@@ -107,7 +110,7 @@ def event_bits(snapshot: Snapshot) -> int:
     for kind, _element in snapshot.active_events:
         if kind in _EVENT_BITS:
             bits |= 1 << _EVENT_BITS[kind]
-    if snapshot.reverse_led:
+    if snapshot.meter.reverse_led:
         bits |= 1 << EVT_OEM_REVERSE_PHASE
     return bits
 
@@ -121,14 +124,14 @@ def sunspec_registers(snapshot: Snapshot, *, serial: str = "MM000001", version: 
     """The holding registers from :data:`BASE_ADDRESS` on, for one snapshot."""
     regs = [0x5375, 0x6E53]                                      # 'SunS'
     regs += [1, MODEL_1_LENGTH]
-    regs += _string("Leviton", 16) + _string(f"Mini Meter {snapshot.model_number}", 16)
-    regs += _string(snapshot.model_number, 8) + _string(version, 8) + _string(serial, 16)
+    regs += _string("Leviton", 16) + _string(f"Mini Meter {snapshot.spec.model_number}", 16)
+    regs += _string(snapshot.spec.model_number, 8) + _string(version, 8) + _string(serial, 16)
     regs += [1, NOT_IMPLEMENTED_INT16]                           # DA, Pad
     m = [0] * (METER_MODEL_LENGTH + 2)
-    m[0], m[1] = meter_model_id(snapshot.elements), METER_MODEL_LENGTH
+    m[0], m[1] = meter_model_id(snapshot.spec.elements), METER_MODEL_LENGTH
     for name in _INT16_POINTS_NOT_MEASURED:
         m[_OFF[name]] = NOT_IMPLEMENTED_INT16
-    e = snapshot.elements
+    e = snapshot.spec.elements
     amps, volts, power, pf = snapshot.amps_rms, snapshot.volts_rms, snapshot.power_w, snapshot.power_factor
     m[_OFF["A"]] = _int16(sum(amps), SF_A)
     m[_OFF["AphA"]] = _int16(amps[0], SF_A)
@@ -148,8 +151,8 @@ def sunspec_registers(snapshot: Snapshot, *, serial: str = "MM000001", version: 
     m[_OFF["PFphA"]] = _int16(100.0 * pf[0], SF_PF)
     m[_OFF["PFphB"]] = _int16(100.0 * pf[1], SF_PF) if e > 1 else NOT_IMPLEMENTED_INT16
     m[_OFF["PF_SF"]] = SF_PF & 0xFFFF
-    m[_OFF["TotWhExp"]:_OFF["TotWhExp"] + 2] = _u32(int(snapshot.reverse_watt_hours // 10 ** SF_WH))
-    m[_OFF["TotWhImp"]:_OFF["TotWhImp"] + 2] = _u32(int(snapshot.register_quanta >> 40) // 10 ** SF_WH)
+    m[_OFF["TotWhExp"]:_OFF["TotWhExp"] + 2] = _u32(snapshot.meter.reverse_quanta // QUANTA_PER_WH // 10 ** SF_WH)
+    m[_OFF["TotWhImp"]:_OFF["TotWhImp"] + 2] = _u32(snapshot.meter.register_quanta // QUANTA_PER_WH // 10 ** SF_WH)
     m[_OFF["TotWh_SF"]] = SF_WH & 0xFFFF
     m[_OFF["Evt"]:_OFF["Evt"] + 2] = _u32(event_bits(snapshot))
     regs += m
@@ -158,30 +161,40 @@ def sunspec_registers(snapshot: Snapshot, *, serial: str = "MM000001", version: 
 
 
 class SunSpecServer:
-    """A read-only Modbus TCP server of a live meter's SunSpec registers.
+    """A read-only Modbus TCP server of a live meter's SunSpec registers, and a sink of
+    its stream.
 
-    ``update(snapshot)`` may be called from any thread; reads always see one whole
-    snapshot's registers.
+    :meth:`update` keeps the newest snapshot (any thread); a read renders it once and
+    always sees one whole snapshot's registers.
     """
 
     def __init__(self, host: str, port: int, *, serial: str = "MM000001") -> None:
         self.host, self.port, self.serial = host, int(port), serial
-        self._regs: list[int] | None = None
         self._lock = threading.Lock()
-        self._server: Any = None
+        self._snapshot: Snapshot | None = None
+        self._rendered: tuple[Snapshot | None, list[int] | None] = (None, None)
+        self._modbus: Any = None           # the pymodbus server, once serving
+        self._ended = False
 
     def update(self, snapshot: Snapshot) -> None:
-        regs = sunspec_registers(snapshot, serial=self.serial)
         with self._lock:
-            self._regs = regs
+            self._snapshot = snapshot
+
+    def registers(self) -> list[int] | None:
+        """The registers of the newest snapshot (None before the first one)."""
+        with self._lock:
+            snap, (done, regs) = self._snapshot, self._rendered
+            if snap is not None and snap is not done:
+                regs = sunspec_registers(snap, serial=self.serial)
+                self._rendered = (snap, regs)
+            return regs
 
     async def _action(self, function_code, start_address, address, count, registers, set_values):
         from pymodbus.constants import ExcCodes  # noqa: PLC0415
 
         if set_values is not None:
             return ExcCodes.ILLEGAL_FUNCTION          # read-only: nothing is ever written
-        with self._lock:
-            regs = self._regs
+        regs = self.registers()
         if regs is None:
             return ExcCodes.DEVICE_BUSY
         registers[: len(regs)] = regs
@@ -198,19 +211,27 @@ class SunSpecServer:
             simdata=[SimData(BASE_ADDRESS, count=length, values=0, datatype=DataType.REGISTERS, readonly=True)],
             action=self._action,
         )
-        self._server = ModbusTcpServer(device, address=(self.host, self.port))
-        await self._server.serve_forever()
+        try:
+            self._modbus = ModbusTcpServer(device, address=(self.host, self.port))
+            await self._modbus.serve_forever()
+        finally:
+            self._ended = True
 
     @property
     def listening(self) -> bool:
         """Whether the server has bound its port."""
-        return self._server is not None and getattr(self._server, "transport", None) is not None
+        return self._modbus is not None and getattr(self._modbus, "transport", None) is not None
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait (from another thread than the server's) until it listens: True, or False
+        if it ended (its port taken, say) or ``timeout_s`` [s] passed."""
+        deadline = time.monotonic() + timeout_s
+        while not self.listening:
+            if self._ended or time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.shutdown()
-
-
-def start_in_loop(server: SunSpecServer, loop: asyncio.AbstractEventLoop) -> "asyncio.Future":
-    """Schedule ``server.serve()`` on a running loop of another thread."""
-    return asyncio.run_coroutine_threadsafe(server.serve(), loop)
+        if self._modbus is not None:
+            await self._modbus.shutdown()

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
 from minimeter.errors import MinimeterError
-from minimeter.live.runner import Snapshot
+from minimeter.meter.register import QUANTA_PER_WH
+from minimeter.live.stream import Snapshot
 
 DISCOVERY_PREFIX = "homeassistant"
 
@@ -93,7 +94,7 @@ def sensor_defs(elements: int) -> list[SensorDef]:
 
 def energy_kwh(snapshot: Snapshot) -> float:
     """The register in kWh, truncated to whole Wh (so a later value is never lower)."""
-    return (snapshot.register_quanta >> 40) / 1000.0
+    return (snapshot.meter.register_quanta // QUANTA_PER_WH) / 1000.0
 
 
 def state_values(snapshot: Snapshot) -> dict[str, str]:
@@ -102,13 +103,13 @@ def state_values(snapshot: Snapshot) -> dict[str, str]:
         return f"{x:.{digits}f}" if math.isfinite(x) else "unknown"
 
     values = {"energy": f"{energy_kwh(snapshot):.3f}", "power": fmt(snapshot.net_power_w, 1)}
-    for k in range(snapshot.elements):
+    for k in range(snapshot.spec.elements):
         values[f"voltage_l{k + 1}"] = fmt(snapshot.volts_rms[k], 1)
         values[f"current_ct{k + 1}"] = fmt(snapshot.amps_rms[k], 2)
     values["power_factor"] = fmt(100.0 * snapshot.net_power_factor, 1)
     values["frequency"] = fmt(snapshot.frequency_hz, 2)
-    for led, on in (("power_led", snapshot.power_led), ("load_led", snapshot.load_led),
-                    ("reverse_led", snapshot.reverse_led)):
+    for led, on in (("power_led", snapshot.meter.power_led), ("load_led", snapshot.meter.load_led),
+                    ("reverse_led", snapshot.meter.reverse_led)):
         values[led] = "ON" if on else "OFF"
     return values
 
@@ -116,7 +117,8 @@ def state_values(snapshot: Snapshot) -> dict[str, str]:
 class HomeAssistantPublisher:
     """Publishes a live meter to an MQTT broker for Home Assistant.
 
-    Call :meth:`start`, then :meth:`update` with each snapshot (any thread), then :meth:`stop`.
+    A sink of the live stream: :meth:`start`, then :meth:`update` with each snapshot (any
+    thread; it keeps the newest and publishes at most every ``min_interval_s``), then :meth:`stop`.
     """
 
     def __init__(self, url: str, *, node_id: str = "minimeter", model: str = "Mini Meter",

@@ -1,17 +1,20 @@
 """The live virtual meter: one :class:`~minimeter.meter.Meter` fed continuously by the
 phasor path, in real time or accelerated, persisted and published (SPEC §5, §7, §10).
 
-:class:`LiveMeter` owns the meter, the simulated clock and the store. Each step it feeds
-the line cycles due by the wall clock (``speed`` simulated seconds per wall second, or
-as fast as it can with ``speed = 0``), cut so that each piece adds at most one Kh = 10
-pulse's energy; after every such piece, and at least once a second, the register, the
-cycle index, the interval data and the new events are committed to the
-:class:`~minimeter.live.store.Store` in one transaction. A crash therefore loses less than
-one Kh = 10 pulse's energy, and a restart continues from a state the meter really had.
+:class:`LiveMeter` keeps the clock (the index of the next line cycle), the installation
+that feeds it, and what it publishes; the meter keeps its own state
+(:meth:`Meter.state() <minimeter.meter.Meter.state>`). Each step it feeds the line cycles
+due by the wall clock (``speed`` simulated seconds per wall second, or as fast as it can
+with ``speed = 0``) through :func:`minimeter.drive.feed_cycles`, cut so that each piece
+adds at most one Kh = 10 output change (5 Wh). After every such piece, and at least once
+a second, it pushes a :class:`~minimeter.live.stream.Snapshot` marked as a commit point
+to its sinks — the store first, which commits it in one transaction — and in between,
+~10 a second, display snapshots. A crash therefore loses less than one Kh = 10 pulse's
+energy, and a restart continues, bit for bit, from a state the meter really had
+(:meth:`Meter.restore() <minimeter.meter.Meter.restore>`).
 
-It publishes a frozen :class:`Snapshot` to its subscribers (web panel, Modbus, MQTT,
-metrics): edges that translate, never reach back into the meter. The register can only
-be advanced by energy; nothing here writes or resets it.
+Sinks are edges that translate (:mod:`minimeter.live.stream`); none reaches back into
+the meter. The register can only be advanced by energy; nothing here writes or resets it.
 
 Loads and wiring faults change live (trainers): a new source is built from the new
 installation and fed from the current simulated time on, into the same meter.
@@ -23,113 +26,37 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 
 import numpy as np
 
+from minimeter.drive import feed_cycles
 from minimeter.errors import MinimeterError
-from minimeter.meter.core import Meter, Update
+from minimeter.meter import Event, EventKind, Meter, Update
 from minimeter.meter.metrology import CycleBlock
-from minimeter.meter.register import QUANTA_PER_WH, lcd_text
-from minimeter.sources.installation import FAULT_KINDS, Installation, default_installation  # noqa: F401 (re-exported)
+from minimeter.meter.snapshot import InvalidSnapshot
+from minimeter.sources.installation import FAULT_KINDS
 from minimeter.sources.service import SyntheticSource
-from minimeter.live.store import INTERVAL_S, EventRow, IntervalRow, MeterState, Store, StoreError
+from minimeter.live.store import Store, StoredMeter, StoreError
+from minimeter.live.stream import INTERVAL_S, IntervalRow, Sink, Snapshot
 
 DAY_S = 86400.0
 KH_TEST_WH = 10.0                 # the test output (S10.1)
-COMMIT_STEP_WH = KH_TEST_WH / 2   # commit at each change of the Kh = 10 output: both edges, so
-#                                   a crash loses at most 5 Wh + one line cycle, under one pulse
+COMMIT_STEP_WH = KH_TEST_WH / 2   # push (and so commit) at each change of the Kh = 10 output: both
+#                                   edges, so a crash loses at most 5 Wh + one line cycle, under one pulse
 COMMIT_EVERY_S = 1.0              # and at least this often [s wall]
 MAX_CYCLES_PER_BLOCK = 36_000     # 10 minutes of 60 Hz per source call
 HISTORY_STEP_S = 60.0             # chart resolution [s simulated]
 HISTORY_POINTS = 6 * 60           # six hours of chart
-EVENTS_KEPT = 200
-LED_CHANGES_KEPT = 4000
+EVENTS_SHOWN = 200
+LED_CHANGES_SHOWN = 200
 
 
 class ControlError(MinimeterError):
     """A load or fault change that cannot be made."""
 
 
-# --------------------------------------------------------------------------- installations
-def fault_kinds() -> tuple[str, ...]:
-    """The wiring faults a trainer can inject (:data:`minimeter.sources.installation.FAULT_KINDS`)."""
-    return tuple(FAULT_KINDS)
-
-
-# --------------------------------------------------------------------------- snapshots
-@dataclass(frozen=True)
-class OutputReading:
-    name: str               # '10', '100', '1000' or 'counter'
-    kh_wh: int              # [Wh/pulse]
-    on: bool                # closed now
-    closures: int           # lifetime OFF→ON transitions marking energy
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The meter as its sinks see it at one moment."""
-
-    seq: int
-    model_number: str
-    elements: int
-    time_s: float                       # simulated time [s]
-    speed: float                        # simulated seconds per wall second (0: flat out)
-    register_quanta: int
-    watt_hours: float                   # register [Wh]
-    reverse_watt_hours: float           # diagnostics [Wh]
-    lcd_text: str
-    counter_value: int | None
-    power_led: bool
-    load_led: bool
-    reverse_led: bool
-    outputs: tuple[OutputReading, ...]
-    power_w: tuple[float, ...]          # per element, last cycle [W]
-    volts_rms: tuple[float, ...]        # [V]
-    amps_rms: tuple[float, ...]         # [A primary]
-    power_factor: tuple[float, ...]
-    frequency_hz: float
-    active_events: frozenset = frozenset()        # {(kind, element)}
-    event_counts: dict = field(default_factory=dict)
-    led_changes: tuple = ()             # ((led, state, time_s), …) recent, oldest first
-    loads: tuple[str, ...] = ()
-    faults: tuple[str, ...] = ()
-    running: bool = True
-
-    @property
-    def net_power_w(self) -> float:
-        return float(sum(self.power_w))
-
-    @property
-    def net_power_factor(self) -> float:
-        apparent = sum(v * a for v, a in zip(self.volts_rms, self.amps_rms))
-        return self.net_power_w / apparent if apparent > 0 else float("nan")
-
-    def as_dict(self) -> dict:
-        def num(x: float) -> float | None:
-            return None if not math.isfinite(x) else x
-
-        return {
-            "seq": self.seq, "model": self.model_number, "elements": self.elements,
-            "time_s": self.time_s, "speed": self.speed,
-            "register_quanta": str(self.register_quanta), "watt_hours": self.watt_hours,
-            "reverse_watt_hours": self.reverse_watt_hours, "lcd": self.lcd_text,
-            "counter": self.counter_value,
-            "leds": {"power": self.power_led, "load": self.load_led, "reverse": self.reverse_led},
-            "outputs": [{"name": o.name, "kh_wh": o.kh_wh, "on": o.on, "closures": o.closures}
-                        for o in self.outputs],
-            "power_w": [num(x) for x in self.power_w], "net_power_w": num(self.net_power_w),
-            "volts_rms": [num(x) for x in self.volts_rms], "amps_rms": [num(x) for x in self.amps_rms],
-            "power_factor": [num(x) for x in self.power_factor], "frequency_hz": num(self.frequency_hz),
-            "active_events": sorted([k, e] for k, e in self.active_events),
-            "event_counts": dict(self.event_counts),
-            "led_changes": [list(c) for c in self.led_changes],
-            "loads": list(self.loads), "faults": list(self.faults), "running": self.running,
-        }
-
-
-# --------------------------------------------------------------------------- the live meter
 @dataclass
 class _Segment:
     """A stretch of simulated time fed from one source, for the analytic comparison."""
@@ -140,14 +67,93 @@ class _Segment:
     offset_s: float                 # simulated time − source time (whole days)
 
 
+class _Tally:
+    """What the runner gathers from the meter's updates for its snapshots: events and
+    interval energies since the last snapshot, and the recent windows the panels show."""
+
+    def __init__(self, elements: int, store: Store | None, time_s: float) -> None:
+        self.elements = elements
+        self.new_events: list[Event] = []
+        self.recent_events: deque = deque(store.events(limit=EVENTS_SHOWN) if store else (), maxlen=EVENTS_SHOWN)
+        self.event_counts: dict[EventKind, int] = store.event_counts() if store else {}
+        self.led_changes: deque = deque(maxlen=LED_CHANGES_SHOWN)
+        self.history: deque = deque(maxlen=HISTORY_POINTS)
+        self.intervals: dict[float, list] = {}           # start_s → [Wh per element, covered_s]
+        self.touched: set[float] = set()
+        self.last_cycle: tuple | None = None             # last cycle's (P, V, I, PF per element, f)
+        if store is not None:
+            self._continue_interval(store, time_s)
+
+    def _continue_interval(self, store: Store, time_s: float) -> None:
+        """Continue the interval that was open when the meter stopped."""
+        start = math.floor(time_s / INTERVAL_S) * INTERVAL_S
+        rows = [r for r in store.intervals() if r.start_s == start]
+        if rows:
+            wh = np.zeros(self.elements)
+            for r in rows:
+                wh[r.element - 1] = r.energy_wh
+            self.intervals[start] = [wh, rows[0].covered_s]
+
+    def absorb(self, update: Update, b: CycleBlock) -> None:
+        self._add_intervals(b)
+        for ev in update.events:
+            self.new_events.append(ev)
+            self.recent_events.append(ev)
+            if ev.active:
+                self.event_counts[ev.kind] = self.event_counts.get(ev.kind, 0) + 1
+        self.led_changes.extend(update.led_changes)
+        self._add_history(b)
+        last = b.count - 1
+        self.last_cycle = (
+            tuple(float(x) for x in b.power_w[:, last]), tuple(float(x) for x in b.volts_rms[:, last]),
+            tuple(float(x) for x in b.amps_rms[:, last]), tuple(float(x) for x in b.power_factor[:, last]),
+            float(b.frequency_hz[last]),
+        )
+
+    def _add_intervals(self, b: CycleBlock) -> None:
+        idx = np.floor(b.start_s / INTERVAL_S)
+        for k in np.unique(idx):
+            sel = idx == k
+            start = float(k * INTERVAL_S)
+            slot = self.intervals.setdefault(start, [np.zeros(b.elements), 0.0])
+            slot[0] = slot[0] + b.energy_wh[:, sel].sum(axis=1)
+            slot[1] += float(b.duration_s[sel].sum())
+            self.touched.add(start)
+
+    def _add_history(self, b: CycleBlock) -> None:
+        step = np.floor(b.start_s / HISTORY_STEP_S)
+        prev = math.floor(self.history[-1][0] / HISTORY_STEP_S) if self.history else -1
+        for i in np.flatnonzero(np.diff(np.concatenate(([prev], step))) > 0)[-HISTORY_POINTS:]:
+            self.history.append((float(b.start_s[i]), tuple(float(p) for p in b.power_w[:, i])))
+
+    def take_events(self) -> tuple[Event, ...]:
+        events, self.new_events = tuple(self.new_events), []
+        return events
+
+    def take_intervals(self, time_s: float) -> tuple[IntervalRow, ...]:
+        """The intervals touched since the last call (their totals so far); forgets the
+        closed ones."""
+        rows = []
+        for start in sorted(self.touched):
+            wh, covered = self.intervals[start]
+            rows += [IntervalRow(start, k + 1, float(wh[k]), covered) for k in range(len(wh))]
+        self.touched.clear()
+        current = math.floor(time_s / INTERVAL_S) * INTERVAL_S
+        for start in [s for s in self.intervals if s < current]:
+            del self.intervals[start]
+        return tuple(rows)
+
+
 class LiveMeter:
-    """A meter running on a simulated installation, persisted to ``store``.
+    """A meter running on a simulated installation, published to its sinks.
 
     Parameters
     ----------
-    installation : an object with ``meter()`` and ``source()`` (see
-        :mod:`minimeter.sources.installation`); its source repeats every day of simulated time
-    store : where the register lives; None runs without persistence
+    installation : an :class:`~minimeter.sources.installation.Installation` (``spec``,
+        ``source()``, ``with_loads``, ``with_fault``, …); its source repeats every day of
+        simulated time
+    store : where the meter lives: it is restored from the store, and the store is its
+        first sink (it commits every snapshot). None runs without persistence.
     speed : simulated seconds per wall second; 0 runs as fast as the machine can
     """
 
@@ -155,96 +161,100 @@ class LiveMeter:
         if not (speed >= 0 and math.isfinite(speed)):
             raise MinimeterError(f"speed must be a finite number ≥ 0 (0: as fast as possible), got {speed!r}")
         self.speed = float(speed)
-        self.store = store
+        self.spec = installation.spec
         self._installation = installation
+        self._pending: Any = None
         self._faults: list[str] = [f.describe() for f in getattr(installation, "faults", ())]
-        template = installation.meter()
-        self.spec = template.spec
-        state = store.load() if store is not None else None
-        if state is not None and state.model_number != self.spec.model_number:
-            raise StoreError(
-                f"the store {store.path} holds a {state.model_number} meter, not a {self.spec.model_number}; "
-                "use another --db file"
-            )
-        self.restored = state
-        if state is None:
-            self.meter = template
-            self._cycle = 0
-            self._closures_base = {name: 0 for name in template.output_names}
-            self._reverse_base = 0
-        else:
-            self.meter = Meter(self.spec, register_quanta=state.register_quanta)
-            self._cycle = state.cycle_index
-            self._closures_base = {name: int(state.closures.get(name, 0)) for name in self.meter.output_names}
-            self._reverse_base = state.reverse_quanta
         self._source = installation.source()
-        self._check_source(self._source)
         self.frequency_hz = float(self._source.frequency_hz)
-        if state is not None and abs(state.cycle_index / self.frequency_hz - state.time_s) > 1e-6:
-            self._cycle = int(round(state.time_s * self.frequency_hz))     # stored at another line frequency
+        self._check_source(self._source)
         cycles_per_day = DAY_S * self.frequency_hz
         self._day_cycles = int(round(cycles_per_day)) if abs(cycles_per_day - round(cycles_per_day)) < 1e-6 else None
+        self.meter = Meter(self.spec)
+        self._cycle = 0
+        self.restored: StoredMeter | None = self._restore(store)
         self.start_time_s = self.time_s
-        self.start_watt_hours = self.meter.watt_hours
+        self.start_state = self.meter.state()
+        self.cycles_fed = 0
         self._segments: list[_Segment] = []
         self._lock = threading.RLock()
-        self._pending: Any = None
-        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._sinks: list[Sink] = []
         self._seq = 0
-        self._last_commit_wall = time.monotonic()
-        self._pending_events: list[EventRow] = []
-        self._intervals: dict[float, list] = {}           # start_s → [wh per element, covered_s]
-        self._dirty_intervals: set[float] = set()
-        self._event_log: deque = deque(maxlen=EVENTS_KEPT)
-        self._event_counts: dict[str, int] = dict(store.event_counts()) if store is not None else {}
-        self._active: dict[tuple, bool] = {}
-        self._led_changes: deque = deque(maxlen=LED_CHANGES_KEPT)
-        self._history: deque = deque(maxlen=HISTORY_POINTS)
-        self._last = None                                  # last cycle's quantities
-        self.cycles_fed = 0
-        self.closed = False
+        self._running = False
+        self._tally = _Tally(self.spec.elements, store, self.time_s)
+        self._latest = self._snapshot(commit_point=False)
+        self._last_push_wall = self._last_commit_wall = time.monotonic()
         if store is not None:
-            for row in store.events(limit=EVENTS_KEPT):
-                self._event_log.append(row)
-            self._restore_interval(store)
-        self._latest = self._snapshot()
+            self.add_sink(store)
+
+    def _restore(self, store: Store | None) -> StoredMeter | None:
+        """Continue the stored meter and its clock, if the store holds one."""
+        stored = store.load() if store is not None else None
+        if stored is None:
+            return None
+        if stored.meter.model_number != self.spec.model_number:
+            raise StoreError(f"the store {store.path} holds a {stored.meter.model_number} meter, not a "
+                             f"{self.spec.model_number}; use another --db file")
+        try:
+            self.meter.restore(stored.meter)
+        except InvalidSnapshot as exc:
+            raise StoreError(f"the store {store.path} cannot continue this meter: {exc}; use another --db file") from None
+        self._cycle = stored.cycle_index
+        if abs(stored.cycle_index / self.frequency_hz - stored.time_s) > 1e-6:
+            self._cycle = int(round(stored.time_s * self.frequency_hz))     # stored at another line frequency
+        return stored
 
     # ------------------------------------------------------------------ reading
     @property
     def time_s(self) -> float:
         """Simulated time reached [s]."""
-        return self._cycle / self.frequency_hz if hasattr(self, "frequency_hz") else 0.0
-
-    @property
-    def latest(self) -> Snapshot:
-        return self._latest
+        return self._cycle / self.frequency_hz
 
     @property
     def installation(self) -> Any:
         return self._pending if self._pending is not None else self._installation
 
-    def closures(self, name: str) -> int:
-        """Lifetime closures of an output (stored ones plus this run's)."""
-        return self._closures_base[name] + self.meter.closures(name)
-
-    def reverse_quanta(self) -> int:
-        return self._reverse_base + int(round(self.meter.reverse_watt_hours * QUANTA_PER_WH))
-
-    def events(self) -> list[EventRow]:
-        with self._lock:
-            return list(self._event_log)
-
-    def history(self) -> list[tuple[float, tuple[float, ...]]]:
-        """(simulated time [s], power per element [W]) once a simulated minute, last hours."""
-        with self._lock:
-            return list(self._history)
-
     def loads_text(self) -> tuple[str, ...]:
         return tuple(getattr(load, "name", "") or repr(load) for load in getattr(self.installation, "loads", ()))
 
-    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
-        """Call ``callback(snapshot)`` at each publication (from the meter's thread)."""
-        self._subscribers.append(callback)
+    def faults_text(self) -> tuple[str, ...]:
+        return tuple(self._faults)
+
+    # ------------------------------------------------------------------ publishing
+    def add_sink(self, sink: Sink) -> None:
+        """Push every snapshot to ``sink.update`` from now on, starting with the newest."""
+        with self._lock:
+            self._sinks.append(sink)
+            sink.update(self._latest)
+
+    def publish(self, *, commit_point: bool = True) -> Snapshot:
+        """Make a snapshot and push it to every sink, in the order they were added; a
+        ``commit_point`` is one the store commits (the display ticks are not)."""
+        with self._lock:
+            snap = self._latest = self._snapshot(commit_point)
+            self._last_push_wall = time.monotonic()
+            if commit_point:
+                self._last_commit_wall = self._last_push_wall
+            for sink in self._sinks:
+                sink.update(snap)
+        return snap
+
+    def _snapshot(self, commit_point: bool) -> Snapshot:
+        t = self._tally
+        e = self.spec.elements
+        if t.last_cycle is None:
+            power, volts, amps, pf, freq = (0.0,) * e, (0.0,) * e, (0.0,) * e, (float("nan"),) * e, float("nan")
+        else:
+            power, volts, amps, pf, freq = t.last_cycle
+        self._seq += 1
+        return Snapshot(
+            seq=self._seq, spec=self.spec, meter=self.meter.state(), cycle_index=self._cycle, time_s=self.time_s,
+            speed=self.speed, power_w=power, volts_rms=volts, amps_rms=amps, power_factor=pf, frequency_hz=freq,
+            events=t.take_events(), intervals=t.take_intervals(self.time_s),
+            recent_events=tuple(t.recent_events), event_counts=dict(t.event_counts),
+            led_changes=tuple(t.led_changes), history=tuple(t.history),
+            loads=self.loads_text(), faults=self.faults_text(), running=self._running, commit_point=commit_point,
+        )
 
     # ------------------------------------------------------------------ live changes
     def set_installation(self, installation: Any, faults: Sequence[str] | None = None) -> None:
@@ -270,9 +280,8 @@ class LiveMeter:
 
     def inject_fault(self, kind: str, **params: Any) -> None:
         """Add a wiring fault (``installation.with_fault``), e.g. ``('ct-reversed', ct='CT2')``."""
-        kinds = fault_kinds()
-        if kind not in kinds:
-            raise ControlError(f"unknown fault {kind!r} — known: {', '.join(kinds)}")
+        if kind not in FAULT_KINDS:
+            raise ControlError(f"unknown fault {kind!r} — known: {', '.join(FAULT_KINDS)}")
         inst = self.installation.with_fault(kind, **params)
         self.set_installation(inst, [f.describe() for f in inst.faults])
 
@@ -285,38 +294,35 @@ class LiveMeter:
                 f"the installation gives {source.elements} element(s); the meter {self.spec.model_number} "
                 f"has {self.spec.elements}"
             )
-        if hasattr(self, "frequency_hz") and source.frequency_hz != self.frequency_hz:
+        if source.frequency_hz != self.frequency_hz:
             raise ControlError("a live change cannot change the line frequency")
 
     # ------------------------------------------------------------------ running
     def run(self, stop: threading.Event, *, hours: float | None = None, until_s: float | None = None,
-            publish_every_s: float = 0.1, on_step: Callable[[], None] | None = None) -> None:
+            publish_every_s: float = 0.1) -> None:
         """Run until ``stop`` is set, ``hours`` of simulated time have passed in this run, or
-        the simulated clock reaches ``until_s`` [s]. Commits at the end."""
+        the simulated clock reaches ``until_s`` [s]; publish at least every
+        ``publish_every_s`` [s wall], and once more at the end."""
         end_s = math.inf
         if hours:
             end_s = self.time_s + hours * 3600.0
         if until_s is not None:
             end_s = min(end_s, until_s)
         wall0, sim0 = time.monotonic(), self.time_s
-        last_publish = 0.0
+        self._running = True
         try:
             while not stop.is_set() and self.time_s < end_s - 0.5 / self.frequency_hz:
-                now = time.monotonic()
                 if self.speed > 0:
-                    target = sim0 + (now - wall0) * self.speed
+                    target = sim0 + (time.monotonic() - wall0) * self.speed
                 else:
                     target = self.time_s + MAX_CYCLES_PER_BLOCK / self.frequency_hz
                 self.advance_to(min(target, end_s), stop)
-                if now - last_publish >= publish_every_s:
-                    self.publish()
-                    last_publish = now
-                    if on_step is not None:
-                        on_step()
+                if time.monotonic() - self._last_push_wall >= publish_every_s:
+                    self.publish(commit_point=time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S)
                 if self.speed > 0:
                     stop.wait(min(0.02, publish_every_s))
         finally:
-            self.commit()
+            self._running = False
             self.publish()
 
     def advance_to(self, target_s: float, stop: threading.Event | None = None) -> None:
@@ -359,134 +365,35 @@ class LiveMeter:
             self._segments.append(_Segment(self._source, t0, t1, offset_s))
 
     def _feed(self, block: CycleBlock) -> None:
-        """Feed ``block`` in pieces that each end at a change of the Kh = 10 output (every
-        5 Wh), committing after each: no more than half a pulse's energy is ever unstored.
-        The cuts use each cycle's positive net energy, an upper bound of what registers."""
+        """Feed ``block`` through :func:`minimeter.drive.feed_cycles` in pieces, publishing
+        after each piece that ends at a change of the Kh = 10 output (and at least every
+        :data:`COMMIT_EVERY_S`): no more than half a pulse's energy is ever unstored. The
+        meter, the clock and the tally change together, under the lock."""
+        pieces, at_cut = self._pieces(block)
+        with self._lock:
+            for piece, cut, update in zip(pieces, at_cut, feed_cycles(self.meter, pieces, close=False)):
+                self._cycle += piece.count
+                self.cycles_fed += piece.count
+                self._tally.absorb(update, piece)
+                if cut or time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S:
+                    self.publish()
+
+    def _pieces(self, block: CycleBlock) -> tuple[list[CycleBlock], list[bool]]:
+        """``block`` cut after each cycle where the register may pass a multiple of 5 Wh
+        (each cycle's positive net energy is an upper bound of what it registers), and
+        whether each piece ends at such a cut."""
         forward = np.maximum(block.net_energy_wh, 0.0)
         e0 = self.meter.watt_hours
         level = np.floor((e0 + np.cumsum(forward)) / COMMIT_STEP_WH)
         ends = np.flatnonzero(np.diff(np.concatenate(([math.floor(e0 / COMMIT_STEP_WH)], level))) > 0) + 1
-        lo = 0
-        for hi in [*ends.tolist(), block.count]:
-            if hi <= lo:
-                continue
-            piece = block.slice(lo, hi) if (lo, hi) != (0, block.count) else block
-            update = self.meter.feed_cycles(piece)
-            with self._lock:
-                self._cycle += piece.count
-                self._absorb(update, piece)
-            crossed = hi != block.count or (ends.size and ends[-1] == block.count)
-            if crossed or time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S:
-                self.commit()
-            lo = hi
-
-    def _absorb(self, update: Update, b: CycleBlock) -> None:
-        self.cycles_fed += b.count
-        idx = np.floor(b.start_s / INTERVAL_S)
-        for k in np.unique(idx):
-            sel = idx == k
-            start = float(k * INTERVAL_S)
-            slot = self._intervals.get(start)
-            if slot is None:
-                slot = self._intervals[start] = [np.zeros(b.elements), 0.0]
-            slot[0] = slot[0] + b.energy_wh[:, sel].sum(axis=1)
-            slot[1] += float(b.duration_s[sel].sum())
-            self._dirty_intervals.add(start)
-        for ev in update.events:
-            row = EventRow(ev.time_s, ev.kind, ev.active, ev.element, ev.value, ev.message)
-            self._pending_events.append(row)
-            self._event_log.append(row)
-            self._active[(ev.kind, ev.element)] = ev.active
-            if ev.active:
-                self._event_counts[ev.kind] = self._event_counts.get(ev.kind, 0) + 1
-        for ch in update.led_changes:
-            self._led_changes.append((ch.led, ch.state, ch.time_s))
-        step = np.floor(b.start_s / HISTORY_STEP_S)
-        prev = math.floor(self._history[-1][0] / HISTORY_STEP_S) if self._history else -1
-        for i in np.flatnonzero(np.diff(np.concatenate(([prev], step))) > 0)[-HISTORY_POINTS:]:
-            self._history.append((float(b.start_s[i]), tuple(float(p) for p in b.power_w[:, i])))
-        last = b.count - 1
-        self._last = (
-            tuple(float(x) for x in b.power_w[:, last]), tuple(float(x) for x in b.volts_rms[:, last]),
-            tuple(float(x) for x in b.amps_rms[:, last]), tuple(float(x) for x in b.power_factor[:, last]),
-            float(b.frequency_hz[last]),
-        )
-
-    def _restore_interval(self, store: Store) -> None:
-        """Continue the interval that was open when the meter stopped."""
-        start = math.floor(self.time_s / INTERVAL_S) * INTERVAL_S
-        rows = [r for r in store.intervals() if r.start_s == start]
-        if rows:
-            wh = np.zeros(self.spec.elements)
-            for r in rows:
-                wh[r.element - 1] = r.energy_wh
-            self._intervals[start] = [wh, rows[0].covered_s]
-
-    # ------------------------------------------------------------------ persisting
-    def state(self) -> MeterState:
-        m = self.meter
-        return MeterState(
-            model_number=self.spec.model_number,
-            register_quanta=m.register_quanta,
-            reverse_quanta=self.reverse_quanta(),
-            cycle_index=self._cycle,
-            time_s=self.time_s,
-            closures={name: self.closures(name) for name in m.output_names},
-            outputs_on={name: m.output_on(name) for name in m.output_names},
-            counter_value=m.counter_value,
-        )
-
-    def commit(self) -> None:
-        """Store the register, the touched intervals and the new events, durably."""
-        self._last_commit_wall = time.monotonic()
-        if self.store is None:
-            self._pending_events.clear()
-            return
-        with self._lock:
-            rows = []
-            for start in sorted(self._dirty_intervals):
-                wh, covered = self._intervals[start]
-                rows += [IntervalRow(start, k + 1, float(wh[k]), covered) for k in range(len(wh))]
-            events, self._pending_events = self._pending_events, []
-            self.store.commit(self.state(), intervals=rows, events=events)
-            self._dirty_intervals.clear()
-            current = math.floor(self.time_s / INTERVAL_S) * INTERVAL_S
-            for start in [s for s in self._intervals if s < current]:
-                del self._intervals[start]
-
-    # ------------------------------------------------------------------ publishing
-    def _snapshot(self) -> Snapshot:
-        m = self.meter
-        e = self.spec.elements
-        if self._last is None:
-            power, volts, amps, pf, freq = (0.0,) * e, (0.0,) * e, (0.0,) * e, (float("nan"),) * e, float("nan")
-        else:
-            power, volts, amps, pf, freq = self._last
-        kh = dict(zip((str(k) for k in self.spec.outputs_wh), self.spec.outputs_wh))
-        if self.spec.counter_kh_wh:
-            kh["counter"] = self.spec.counter_kh_wh
-        self._seq += 1
-        return Snapshot(
-            seq=self._seq, model_number=self.spec.model_number, elements=e, time_s=self.time_s,
-            speed=self.speed, register_quanta=m.register_quanta, watt_hours=m.watt_hours,
-            reverse_watt_hours=self.reverse_quanta() / QUANTA_PER_WH, lcd_text=lcd_text(m.register_quanta),
-            counter_value=m.counter_value, power_led=m.leds.power, load_led=m.leds.load,
-            reverse_led=m.leds.reverse,
-            outputs=tuple(OutputReading(n, kh[n], m.output_on(n), self.closures(n)) for n in m.output_names),
-            power_w=power, volts_rms=volts, amps_rms=amps, power_factor=pf, frequency_hz=freq,
-            active_events=frozenset(k for k, on in self._active.items() if on),
-            event_counts=dict(self._event_counts),
-            led_changes=tuple(self._led_changes)[-200:],
-            loads=self.loads_text(), faults=tuple(self._faults), running=not self.closed,
-        )
-
-    def publish(self) -> Snapshot:
-        """Make a snapshot and hand it to every subscriber."""
-        with self._lock:
-            snap = self._latest = self._snapshot()
-        for callback in list(self._subscribers):
-            callback(snap)
-        return snap
+        cuts = set(ends.tolist())
+        pieces, at_cut, lo = [], [], 0
+        for hi in sorted(cuts | {block.count}):
+            if hi > lo:
+                pieces.append(block if (lo, hi) == (0, block.count) else block.slice(lo, hi))
+                at_cut.append(hi in cuts)
+                lo = hi
+        return pieces, at_cut
 
     # ------------------------------------------------------------------ summary
     def analytic(self) -> tuple[np.ndarray, float]:

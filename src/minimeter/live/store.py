@@ -1,27 +1,35 @@
-"""The embedded store: a running meter's register, outputs, interval data and event log
-in SQLite (SPEC §10, S5.2).
+"""The embedded store: a live meter's state, interval data and event log in SQLite
+(SPEC §10, S5.2) — one of the live meter's sinks (:mod:`minimeter.live.stream`).
 
-One file, WAL journal, ``synchronous=FULL``: every :meth:`Store.commit` is on disk when
-it returns, so a crash (``kill -9``) loses only what happened after the last commit.
-The live loop (:mod:`minimeter.live`) commits at each change of the Kh = 10 output
-(each closure and each opening, every 5 Wh) and at least once a second, so a crash
-loses less than one Kh = 10 pulse's energy (S10.1).
+One file, WAL journal, ``synchronous=FULL``: every commit is on disk when it returns, so
+a crash (``kill -9``) loses only what happened after the last commit. The store commits
+each :class:`~minimeter.live.stream.Snapshot` pushed to it that is a commit point, and
+the runner makes one at each change of the Kh = 10 output (each closure and each
+opening, every 5 Wh) and at least once a second, so a crash loses less than one Kh = 10
+pulse's energy (S10.1).
 
-The register is stored exactly, as the decimal text of :attr:`Meter.register_quanta`
-(an integer count of 2⁻⁴⁰ Wh that outgrows int64 over a meter's life), together with
-the simulated time and line-cycle index it was reached at, in the same transaction: the
-stored state is always one the meter really had. A commit never stores a register lower
-than the one already stored (:class:`RegisterWentBackwards`), so the register never
-goes backwards across restarts.
+What it keeps of the meter is the meter's own :class:`~minimeter.meter.MeterSnapshot`
+(as its ``as_dict()`` JSON: exact integers of any size — the register outgrows int64
+over a meter's life), together with the live clock (line-cycle index and simulated time)
+it was reached at, in the same transaction: the stored state is always one the meter
+really had, and a restored meter continues bit for bit. A commit never stores a register
+lower than the one already stored (:class:`RegisterWentBackwards`), so the register
+never goes backwards across restarts.
 
-Tables
-------
-``meter``      one row: model, register quanta, reverse quanta, cycle index, simulated
-               time [s], lifetime closures per output, last output states, counter.
+Tables (schema 2)
+-----------------
+``meter``      one row: model, register quanta (a copy of the snapshot's, for the check
+               above and for readers without minimeter), cycle index, simulated time [s],
+               the meter snapshot (JSON), when it was saved.
 ``intervals``  one row per 15-minute interval of simulated time and element: energy
                [Wh], seconds covered, average power [W].
-``events``     the event log: simulated time [s], kind, raised/cleared, element, value,
-               message.
+``events``     the event log: simulated time [s], kind (an :class:`~minimeter.meter.EventKind`
+               string), raised/cleared, element, value, message.
+
+A schema-1 store (minimeter 0.1: register, reverse register and lifetime closures, no
+LED, output or condition state) is migrated when opened: the meter continues from its
+registers and closures as that version restarted it — unpowered, outputs open, until
+its first line cycle.
 """
 
 from __future__ import annotations
@@ -30,31 +38,22 @@ import csv
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 from minimeter.errors import MinimeterError
+from minimeter.meter import Event, EventKind, MeterSnapshot
+from minimeter.meter.register import watt_hours
+from minimeter.meter.snapshot import InvalidSnapshot
+from minimeter.live.stream import IntervalRow, Snapshot
 
-INTERVAL_S = 900.0                 # 15-minute interval data
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meter (
-    id                INTEGER PRIMARY KEY CHECK (id = 1),
-    model_number      TEXT NOT NULL,
-    register_quanta   TEXT NOT NULL,
-    reverse_quanta    TEXT NOT NULL,
-    cycle_index       INTEGER NOT NULL,
-    time_s            REAL NOT NULL,
-    closures_json     TEXT NOT NULL,
-    outputs_json      TEXT NOT NULL,
-    counter_value     INTEGER,
-    saved_at_unix     REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS intervals (
     start_s      REAL NOT NULL,
@@ -74,6 +73,18 @@ CREATE TABLE IF NOT EXISTS events (
     message   TEXT NOT NULL
 );
 """
+_METER_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+    id                INTEGER PRIMARY KEY CHECK (id = 1),
+    model_number      TEXT NOT NULL,
+    register_quanta   TEXT NOT NULL,
+    cycle_index       INTEGER NOT NULL,
+    time_s            REAL NOT NULL,
+    snapshot_json     TEXT NOT NULL,
+    saved_at_unix     REAL NOT NULL
+)
+"""
+_SYNCHRONOUS = {0: "off", 1: "normal", 2: "full", 3: "extra"}
 
 
 class StoreError(MinimeterError):
@@ -85,64 +96,31 @@ class RegisterWentBackwards(StoreError):
 
 
 @dataclass(frozen=True)
-class MeterState:
-    """What a store holds about the meter, enough to restart it where it was."""
+class StoredMeter:
+    """What a store holds about the meter: its snapshot and the live clock it was reached at."""
 
-    model_number: str
-    register_quanta: int               # exact register [2⁻⁴⁰ Wh]
-    reverse_quanta: int                # diagnostics reverse register [2⁻⁴⁰ Wh]
+    meter: MeterSnapshot
     cycle_index: int                   # line cycles fed since simulated time 0
     time_s: float                      # simulated time reached [s]
-    closures: dict = field(default_factory=dict)      # output → lifetime closures
-    outputs_on: dict = field(default_factory=dict)    # output → closed at the last commit
-    counter_value: int | None = None
     saved_at_unix: float = 0.0
-
-    @property
-    def watt_hours(self) -> float:
-        """The stored register [Wh] (a float view)."""
-        return self.register_quanta / (1 << 40)
-
-
-@dataclass(frozen=True)
-class IntervalRow:
-    """Energy of one element over one 15-minute interval of simulated time."""
-
-    start_s: float
-    element: int
-    energy_wh: float
-    covered_s: float
-
-    @property
-    def avg_power_w(self) -> float:
-        """Average power over the covered part of the interval [W]."""
-        return self.energy_wh * 3600.0 / self.covered_s if self.covered_s > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class EventRow:
-    time_s: float
-    kind: str
-    active: bool
-    element: int | None
-    value: float
-    message: str
 
 
 class Store:
-    """The SQLite store of one meter.
+    """The SQLite store of one meter, and the live meter's durable sink.
 
     >>> store = Store.open("meter.sqlite3")      # doctest: +SKIP
     """
 
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
-        self._db = connection
+        self._connection = connection
         self.path = path
-        self.commits = 0
+        self._events: list[Event] = []                              # pushed, not committed yet
+        self._intervals: dict[tuple[float, int], IntervalRow] = {}
 
     @classmethod
     def open(cls, path: str | Path) -> "Store":
-        """Open (or create) the store at ``path`` in WAL mode with synchronous writes."""
+        """Open (or create) the store at ``path`` in WAL mode with synchronous writes;
+        a schema-1 store is migrated (see the module's docstring)."""
         path = str(path)
         if path != ":memory:":
             parent = Path(path).expanduser().resolve().parent
@@ -151,88 +129,101 @@ class Store:
             except OSError as exc:
                 raise StoreError(f"cannot create the store's folder {parent}: {exc.strerror}") from None
             path = str(Path(path).expanduser())
+        db = None
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if path != ":memory:" and str(mode).lower() != "wal":
+                raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError as exc:
+            _prepare_schema(db, path)
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            if db is not None:
+                db.close()
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(f"{path} is not a usable minimeter store: {exc}") from None
-        if path != ":memory:" and str(mode).lower() != "wal":
-            raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
         return cls(db, path)
 
     def close(self) -> None:
-        self._db.close()
+        self._connection.close()
+
+    def journal_mode(self) -> str:
+        """SQLite's journal mode for this store: ``'wal'`` (``'memory'`` for ``:memory:``)."""
+        return str(self._connection.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    def synchronous(self) -> str:
+        """SQLite's synchronous setting for this store: ``'full'``."""
+        return _SYNCHRONOUS.get(int(self._connection.execute("PRAGMA synchronous").fetchone()[0]), "unknown")
 
     # ------------------------------------------------------------------ reading
-    def load(self) -> MeterState | None:
-        """The stored meter state, or None for a new store."""
-        row = self._db.execute(
-            "SELECT model_number, register_quanta, reverse_quanta, cycle_index, time_s, closures_json, "
-            "outputs_json, counter_value, saved_at_unix FROM meter WHERE id = 1"
-        ).fetchone()
+    def load(self) -> StoredMeter | None:
+        """The stored meter, or None for a new store."""
+        row = self._connection.execute(
+            "SELECT snapshot_json, cycle_index, time_s, saved_at_unix FROM meter WHERE id = 1").fetchone()
         if row is None:
             return None
-        return MeterState(
-            model_number=row[0], register_quanta=int(row[1]), reverse_quanta=int(row[2]),
-            cycle_index=int(row[3]), time_s=float(row[4]), closures=json.loads(row[5]),
-            outputs_on=json.loads(row[6]), counter_value=row[7], saved_at_unix=float(row[8]),
-        )
+        try:
+            snapshot = MeterSnapshot.from_dict(json.loads(row[0]))
+        except (ValueError, InvalidSnapshot) as exc:
+            raise StoreError(f"{self.path}: the stored meter cannot be read ({exc}); use another --db file") from None
+        return StoredMeter(snapshot, int(row[1]), float(row[2]), float(row[3]))
 
     def intervals(self) -> list[IntervalRow]:
-        rows = self._db.execute(
+        rows = self._connection.execute(
             "SELECT start_s, element, energy_wh, covered_s FROM intervals ORDER BY start_s, element"
         ).fetchall()
         return [IntervalRow(float(a), int(b), float(c), float(d)) for a, b, c, d in rows]
 
-    def events(self, limit: int | None = None) -> list[EventRow]:
+    def events(self, limit: int | None = None) -> list[Event]:
         """The event log, oldest first (the last ``limit`` only, if given)."""
         if limit is None:
-            rows = self._db.execute(
+            rows = self._connection.execute(
                 "SELECT time_s, kind, active, element, value, message FROM events ORDER BY id").fetchall()
         else:
-            rows = self._db.execute(
+            rows = self._connection.execute(
                 "SELECT time_s, kind, active, element, value, message FROM "
                 "(SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id", (int(limit),)).fetchall()
-        return [EventRow(float(t), k, bool(a), e, float(v) if v is not None else float("nan"), m)
+        return [Event(float(t), self._kind(k), bool(a), e, float(v) if v is not None else float("nan"), m)
                 for t, k, a, e, v, m in rows]
 
-    def event_counts(self) -> dict[str, int]:
+    def event_counts(self) -> dict[EventKind, int]:
         """Raised events per kind, over the whole log."""
-        rows = self._db.execute("SELECT kind, COUNT(*) FROM events WHERE active = 1 GROUP BY kind").fetchall()
-        return {k: int(n) for k, n in rows}
+        rows = self._connection.execute("SELECT kind, COUNT(*) FROM events WHERE active = 1 GROUP BY kind").fetchall()
+        return {self._kind(k): int(n) for k, n in rows}
+
+    def _kind(self, text: str) -> EventKind:
+        try:
+            return EventKind(text)
+        except ValueError:
+            raise StoreError(f"{self.path}: unknown event kind {text!r} in the log") from None
 
     # ------------------------------------------------------------------ writing
-    def commit(
-        self,
-        state: MeterState,
-        *,
-        intervals: Iterable[IntervalRow] = (),
-        events: Sequence[EventRow] = (),
-    ) -> None:
-        """Store the meter's state, its touched intervals and new events in one durable
+    def update(self, snapshot: Snapshot) -> None:
+        """The sink: at a commit point, commit the meter's state with its clock, and the
+        intervals touched and events raised since the last commit, in one durable
+        transaction; between commit points, hold the intervals and events."""
+        self._events.extend(snapshot.events)
+        self._intervals.update(((r.start_s, r.element), r) for r in snapshot.intervals)
+        if not snapshot.commit_point:
+            return
+        self.commit(StoredMeter(snapshot.meter, snapshot.cycle_index, snapshot.time_s),
+                    intervals=list(self._intervals.values()), events=self._events)
+        self._events, self._intervals = [], {}
+
+    def commit(self, stored: StoredMeter, *, intervals: Iterable[IntervalRow] = (),
+               events: Sequence[Event] = ()) -> None:
+        """Store the meter with its clock, touched intervals and new events in one durable
         transaction. Raises :class:`RegisterWentBackwards` rather than lower the register."""
-        db = self._db
+        db = self._connection
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute("SELECT model_number, register_quanta FROM meter WHERE id = 1").fetchone()
-            if row is not None:
-                if row[0] != state.model_number:
-                    raise StoreError(f"{self.path} holds a {row[0]} meter, not a {state.model_number}")
-                if int(row[1]) > state.register_quanta:
-                    raise RegisterWentBackwards(
-                        f"refusing to store a register of {state.watt_hours:.6f} Wh below the stored "
-                        f"{int(row[1]) / (1 << 40):.6f} Wh (S5.2: the register never decreases)"
-                    )
+            self._check_forward(stored)
             db.execute(
-                "INSERT OR REPLACE INTO meter(id, model_number, register_quanta, reverse_quanta, cycle_index, "
-                "time_s, closures_json, outputs_json, counter_value, saved_at_unix) "
-                "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (state.model_number, str(state.register_quanta), str(state.reverse_quanta), state.cycle_index,
-                 state.time_s, json.dumps(state.closures), json.dumps(state.outputs_on), state.counter_value,
-                 time.time()),
+                "INSERT OR REPLACE INTO meter(id, model_number, register_quanta, cycle_index, time_s, "
+                "snapshot_json, saved_at_unix) VALUES (1, ?, ?, ?, ?, ?, ?)",
+                (stored.meter.model_number, str(stored.meter.register_quanta), int(stored.cycle_index), float(stored.time_s),
+                 json.dumps(stored.meter.as_dict()), time.time()),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO intervals(start_s, element, energy_wh, covered_s, avg_power_w) "
@@ -241,13 +232,25 @@ class Store:
             )
             db.executemany(
                 "INSERT INTO events(time_s, kind, active, element, value, message) VALUES (?, ?, ?, ?, ?, ?)",
-                [(e.time_s, e.kind, int(e.active), e.element, e.value, e.message) for e in events],
+                [(e.time_s, str(e.kind), int(e.active), e.element, e.value, e.message) for e in events],
             )
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        self.commits += 1
+
+    def _check_forward(self, stored: StoredMeter) -> None:
+        row = self._connection.execute("SELECT model_number, register_quanta FROM meter WHERE id = 1").fetchone()
+        if row is None:
+            return
+        meter = stored.meter
+        if row[0] != meter.model_number:
+            raise StoreError(f"{self.path} holds a {row[0]} meter, not a {meter.model_number}; use another --db file")
+        if int(row[1]) > meter.register_quanta:
+            raise RegisterWentBackwards(
+                f"refusing to store a register of {watt_hours(meter.register_quanta):.6f} Wh below the stored "
+                f"{watt_hours(int(row[1])):.6f} Wh (S5.2: the register never decreases)"
+            )
 
     # ------------------------------------------------------------------ export
     def export_intervals_csv(self, out: TextIO) -> int:
@@ -276,3 +279,55 @@ def open_existing(path: str | Path) -> Store:
     if not Path(path).expanduser().is_file():
         raise StoreError(f"no store at {path} — run `minimeter run --db {path}` first")
     return Store.open(path)
+
+
+# --------------------------------------------------------------------------- schema
+def _prepare_schema(db: sqlite3.Connection, path: str) -> None:
+    """Create a new store's tables, or migrate a schema-1 store, in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in filter(str.strip, _TABLES.split(";")):
+            db.execute(statement)
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{path} was written by a newer minimeter (store schema {version}); "
+                             f"this one reads schema {SCHEMA_VERSION} — upgrade minimeter or use another --db file")
+        if version == 1:
+            _migrate_from_schema_1(db)
+        db.execute(_METER_TABLE.format(name="meter"))
+        db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _migrate_from_schema_1(db: sqlite3.Connection) -> None:
+    """Schema 1 kept the registers, the clock and lifetime closures in columns; rewrite
+    its meter row as a schema-2 one holding a meter snapshot."""
+    row = db.execute("SELECT model_number, register_quanta, reverse_quanta, cycle_index, time_s, closures_json, "
+                     "saved_at_unix FROM meter WHERE id = 1").fetchone()
+    db.execute(_METER_TABLE.format(name="meter_schema_2"))
+    if row is not None:
+        model, register, reverse, cycle_index, time_s, closures_json, saved = row
+        snapshot = _restarted_meter(model, int(register), int(reverse), json.loads(closures_json), float(time_s))
+        db.execute(
+            "INSERT INTO meter_schema_2(id, model_number, register_quanta, cycle_index, time_s, snapshot_json, "
+            "saved_at_unix) VALUES (1, ?, ?, ?, ?, ?, ?)",
+            (model, str(register), int(cycle_index), float(time_s), json.dumps(snapshot.as_dict()), float(saved)))
+    db.execute("DROP TABLE meter")
+    db.execute("ALTER TABLE meter_schema_2 RENAME TO meter")
+
+
+def _restarted_meter(model: str, register_quanta: int, reverse_quanta: int, closures: dict,
+                     time_s: float) -> MeterSnapshot:
+    """A schema-1 meter as minimeter 0.1 restarted it: its registers and lifetime
+    closures, unpowered, outputs open, LEDs dark, no condition raised, not fed yet."""
+    return MeterSnapshot(
+        model_number=model, register_quanta=register_quanta, reverse_quanta=reverse_quanta,
+        closures=tuple((str(name), int(n)) for name, n in closures.items()),
+        outputs_on=tuple((str(name), False) for name in closures),
+        power_led=False, load_led=False, reverse_led=False, powered=False, active=(),
+        judged_volts=None, judged_amps=None, time_s=time_s, mode=None, closed=False,
+    )

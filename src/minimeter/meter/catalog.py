@@ -229,6 +229,8 @@ def meter_spec(
     catalog: Catalog | None = None,
 ) -> MeterSpec:
     """Validate a model and its options (SPEC S2.2–S2.4) and return its :class:`MeterSpec`.
+    (Long only for its parameters' documentation and the spec's fields; each check is
+    a function of its own.)
 
     Parameters
     ----------

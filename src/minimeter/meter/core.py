@@ -49,6 +49,7 @@ class Event:
     element: int | None    # 1-based element / leg / CT, or None for the meter as a whole
     value: float           # the measured value that changed the condition
     message: str
+    quantity: str | None = None    # 'clipped' events: the input clipped, 'voltage' or 'current'
 
 
 @dataclass(frozen=True)
@@ -210,12 +211,12 @@ class Meter:
 
     @property
     def reverse_quanta(self) -> int:
-        """Energy of cycles with negative net power, not registered, exactly [2⁻⁴⁰ Wh]."""
+        """Energy of cycles with negative net power, not registered (diagnostics), exactly
+        [2⁻⁴⁰ Wh]; :func:`~minimeter.meter.register.watt_hours` gives it in Wh."""
         return self._reverse_quanta
 
     @property
     def reverse_watt_hours(self) -> float:
-        """Energy of cycles with negative net power, not registered (diagnostics) [Wh]."""
         return watt_hours(self._reverse_quanta)
 
     @property
@@ -458,13 +459,15 @@ class Meter:
         for kind_name, x, full in (("voltage", v, self.full_scale_v), ("current", a, self.full_scale_a)):
             if x.size == 0 or max(x.max(), -x.min()) < full:
                 continue
-            ch, k = (int(i) for i in np.argwhere(np.abs(x) >= full)[0])
-            t = (state.next_index + k) / state.sample_rate_hz
-            events.append(Event(
-                t, EventKind.CLIPPED, True, ch + 1, float(x[ch, k]),
-                f"{kind_name} input {ch + 1} at or beyond full scale ({full:.1f}): samples clipped, "
-                "accuracy not guaranteed",
-            ))
+            over = np.abs(x) >= full
+            for ch in np.flatnonzero(over.any(axis=1)).tolist():      # one event per clipped input
+                k = int(np.argmax(over[ch]))
+                t = (state.next_index + k) / state.sample_rate_hz
+                events.append(Event(
+                    t, EventKind.CLIPPED, True, ch + 1, float(x[ch, k]),
+                    f"{kind_name} input {ch + 1} at or beyond full scale ({full:.1f}): samples clipped, "
+                    "accuracy not guaranteed", kind_name,
+                ))
         return events
 
     # ----------------------------------------------------------------- per-cycle judgement

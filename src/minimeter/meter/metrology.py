@@ -227,7 +227,9 @@ def measure_chunk(
     final: bool = False,
     reference: np.ndarray | None = None,
 ) -> tuple[CycleBlock, LineCycleState]:
-    """Measure the line cycles completed by one chunk of samples.
+    """Measure the line cycles completed by one chunk of samples. (Long for its
+    documentation; the work is in :func:`find_crossings`, :func:`_cycle_bounds` and
+    :func:`_measure_cycles`.)
 
     Sample ``k`` stands for the interval ``[k, k+1)`` (in samples). A cycle runs from one
     interpolated zero crossing ``x_a`` to the next ``x_b``; the sample that straddles a

@@ -19,6 +19,10 @@ at the line frequency it neither shrinks the amplitude (error < 1e-10 at 60 Hz a
 ``HALF_TAPS`` samples: :meth:`FrontEnd.group_delay_s` reports it, and the bench shifts its
 reference by it.
 
+A stream goes through a front end (or a calibration, the same kind of hook) with
+:func:`through`; :class:`FrontEndSource` is a synthetic source as the meter sees it
+behind a front end, which :func:`minimeter.drive.feed_source` feeds like any source.
+
 The current level the CT tables are read at is the rms of the previous block of
 ``LEVEL_BLOCK_S`` (blocks aligned to the stream's sample index, so any chunking gives
 the same result); the first block is read at the table's lowest current.
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -162,7 +167,7 @@ def block_levels(x: np.ndarray, state: LevelState) -> tuple[np.ndarray, LevelSta
     return per_sample, LevelState(b, base + n, prev, open_sum)
 
 
-def _interp_log(level: np.ndarray, table_a: np.ndarray, values: np.ndarray) -> np.ndarray:
+def interp_log(level: np.ndarray, table_a: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Linear interpolation in log10(current), clamped to the table's ends; NaN level →
     the lowest current's value."""
     lv = np.where(np.isfinite(level) & (level > 0), level, table_a[0])
@@ -170,6 +175,16 @@ def _interp_log(level: np.ndarray, table_a: np.ndarray, values: np.ndarray) -> n
 
 
 # --------------------------------------------------------------------------- the model
+def check_current_table(what: str, current_a: Sequence[float], *columns: Sequence[float]) -> None:
+    """A table against current [A rms] (CT errors, calibration corrections): columns of
+    the table's length, currents positive and increasing; else :class:`InvalidFrontEnd`."""
+    n = len(current_a)
+    if n == 0 or any(len(column) != n for column in columns):
+        raise InvalidFrontEnd(f"{what} tables need equal, non-zero lengths")
+    if any(a <= 0 for a in current_a) or list(current_a) != sorted(current_a):
+        raise InvalidFrontEnd(f"{what} table currents must be positive and increasing")
+
+
 @dataclass(frozen=True)
 class CtErrors:
     """A CT's errors against primary current [A rms]: ratio error [%] (measured/true − 1)
@@ -180,23 +195,14 @@ class CtErrors:
     phase_displacement_deg: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        n = len(self.current_a)
-        if n == 0 or len(self.ratio_error_percent) != n or len(self.phase_displacement_deg) != n:
-            raise InvalidFrontEnd("CT error tables need equal, non-zero lengths")
-        if any(a <= 0 for a in self.current_a) or list(self.current_a) != sorted(self.current_a):
-            raise InvalidFrontEnd("CT table currents must be positive and increasing")
+        check_current_table("CT error", self.current_a, self.ratio_error_percent, self.phase_displacement_deg)
 
     def at(self, amps_rms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(gain = 1 + ratio error, phase displacement [deg]) at ``amps_rms`` [A]."""
         a = np.asarray(self.current_a, float)
-        ratio = _interp_log(amps_rms, a, np.asarray(self.ratio_error_percent, float))
-        phase = _interp_log(amps_rms, a, np.asarray(self.phase_displacement_deg, float))
+        ratio = interp_log(amps_rms, a, np.asarray(self.ratio_error_percent, float))
+        phase = interp_log(amps_rms, a, np.asarray(self.phase_displacement_deg, float))
         return 1.0 + ratio / 100.0, phase
-
-    def scaled_to(self, rated_a: float, reference_rated_a: float = 200.0) -> "CtErrors":
-        """The same CT family at another rating: currents scale with the rating."""
-        f = rated_a / reference_rated_a
-        return replace(self, current_a=tuple(a * f for a in self.current_a))
 
 
 @snapshot_state_type
@@ -287,12 +293,54 @@ class FrontEnd:
             a = _quantise(a, self.full_scale_a, self.adc_bits)
         return v, a, FrontEndState(level_state, delay_state, vhist, state.chunk_index + 1)
 
-    def for_rating(self, rated_a: float) -> "FrontEnd":
-        """The same front end for a CT of another rating (tables and full scale scale)."""
-        ct = self.ct.scaled_to(rated_a) if self.ct is not None else None
-        f = rated_a / 200.0
-        return replace(self, ct=ct, full_scale_a=self.full_scale_a * f, offset_a=self.offset_a * f,
-                       noise_a_rms=self.noise_a_rms * f)
+
+# --------------------------------------------------------------------------- streams through a hook
+SampleChunk = tuple[np.ndarray, np.ndarray]      # (volts (e, n) [V], amps (e, n) [A])
+
+
+class SampleHook(Protocol):
+    """A pure transform of sampled chunks carried by a state: a :class:`FrontEnd`, or a
+    calibration (:class:`minimeter.lab.calibration.Calibration`)."""
+
+    def initial_state(self, elements: int, sample_rate_hz: float) -> Any: ...
+
+    def apply(self, volts: np.ndarray, amps: np.ndarray, sample_rate_hz: float,
+              state: Any) -> tuple[np.ndarray, np.ndarray, Any]: ...
+
+
+def through(hook: SampleHook, chunks: Iterable[SampleChunk], elements: int,
+            sample_rate_hz: float) -> Iterator[SampleChunk]:
+    """``chunks`` of ``elements`` rows passed through ``hook``, its state carried from
+    one chunk to the next (so the result does not depend on the chunking)."""
+    state = hook.initial_state(elements, sample_rate_hz)
+    for volts, amps in chunks:
+        volts, amps, state = hook.apply(volts, amps, sample_rate_hz, state)
+        yield volts, amps
+
+
+@dataclass(frozen=True)
+class FrontEndSource:
+    """A synthetic source (:class:`~minimeter.sources.service.SyntheticSource`) as the
+    meter sees it through ``front_end``: its frames are the ADC's output, its analytic
+    energy the source's own (the truth a bench compares against)."""
+
+    source: Any
+    front_end: "FrontEnd"
+
+    @property
+    def elements(self) -> int:
+        return self.source.elements
+
+    def frames(self, duration_s: float, sample_rate_hz: float, chunk_frames: int = 65536) -> Iterator[Any]:
+        """The source's frames (:meth:`SyntheticSource.frames`) through the front end."""
+        state = self.front_end.initial_state(self.elements, sample_rate_hz)
+        for frames in self.source.frames(duration_s, sample_rate_hz, chunk_frames):
+            volts, amps, state = self.front_end.apply(frames.volts, frames.amps, sample_rate_hz, state)
+            yield replace(frames, volts=volts, amps=amps)
+
+    def energy_wh(self, t1_s: float, t2_s: float) -> np.ndarray:
+        """The source's exact energy per element over [t1, t2] [Wh]."""
+        return self.source.energy_wh(t1_s, t2_s)
 
 
 def _quantise(x: np.ndarray, full_scale: float, bits: int) -> np.ndarray:

@@ -1,13 +1,18 @@
 """The web front panel of a live meter: a Starlette (ASGI) app served by uvicorn.
 
+The app is a sink of the live stream (:mod:`minimeter.live.stream`): :func:`create_app`
+adds a :class:`PanelFeed` and the metrics' collector to the meter's sinks, and every
+route serves the newest snapshot pushed to them; only the trainer's controls go the
+other way, to the runner.
+
 Routes
 ------
 ``GET /``                    the panel (static page: LCD, LEDs, outputs, power, chart,
                              event log, trainer controls)
-``GET /api/state``           the latest :class:`~minimeter.live.Snapshot` as JSON
-``GET /api/stream``          server-sent events: one snapshot per update (~10 Hz)
+``GET /api/state``           the newest :class:`~minimeter.live.stream.Snapshot` as JSON
+``GET /api/stream``          server-sent events: the newest snapshot, at most ~10 a second
 ``GET /api/history``         power per element, once a simulated minute, last hours
-``GET /api/events``          the event log (latest first is the page's business)
+``GET /api/events``          the recent event log, oldest first
 ``GET /api/faults``          the wiring faults that can be injected
 ``POST /api/loads``          add a load ``{"load": "1500@L1,pf=0.9lag"}``      (controls)
 ``DELETE /api/loads/{i}``    remove load number ``i``                          (controls)
@@ -28,24 +33,58 @@ import hmac
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import click
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from minimeter.errors import MinimeterError
-from minimeter.live.runner import LiveMeter, fault_kinds
-from minimeter.live.metrics import CONTENT_TYPE, make_registry, metrics_text
+from minimeter.formats import parse_load
+from minimeter.meter import Event
+from minimeter.sources.installation import FAULT_KINDS
+from minimeter.live.metrics import CONTENT_TYPE, SnapshotCollector, make_registry, metrics_text
+from minimeter.live.runner import LiveMeter
+from minimeter.live.stream import Snapshot
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 STREAM_PERIOD_S = 0.1
 
 
+class PanelFeed:
+    """The web panel's sink: the newest snapshot pushed to it."""
+
+    def __init__(self) -> None:
+        self.latest: Snapshot | None = None
+
+    def update(self, snapshot: Snapshot) -> None:
+        self.latest = snapshot
+
+
+def create_app(live: LiveMeter, *, token: str | None = None) -> Starlette:
+    """The panel's ASGI app for ``live`` (added to its sinks); controls need ``token``
+    when it is not None."""
+    feed, collector = PanelFeed(), SnapshotCollector()
+    live.add_sink(feed)
+    live.add_sink(collector)
+    app = Starlette(routes=_ROUTES, lifespan=_lifespan)
+    app.state.live = live
+    app.state.feed = feed
+    app.state.registry = make_registry(collector)
+    app.state.token = token
+    app.state.stopping = asyncio.Event()
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
+
+
+# --------------------------------------------------------------------------- helpers
 def _clean(value: Any) -> Any:
     """JSON without NaN (browsers' JSON.parse refuses it)."""
     if isinstance(value, float):
@@ -61,132 +100,144 @@ def _json(data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(_clean(data), status_code=status_code)
 
 
-def create_app(live: LiveMeter, *, token: str | None = None) -> Starlette:
-    """The panel's ASGI app for ``live``; controls need ``token`` when it is not None."""
-    registry = make_registry(lambda: live.latest)
-    stopping = asyncio.Event()
-
-    def authorised(request: Request) -> bool:
-        if token is None:
-            return True
-        given = request.headers.get("x-minimeter-token", "")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        return hmac.compare_digest(given.encode(), token.encode())
-
-    async def control(request: Request, action) -> JSONResponse:
-        if not authorised(request):
-            return _json({"error": "this meter is served beyond localhost: controls need its token"}, 401)
-        try:
-            body = await request.json() if request.method == "POST" else {}
-        except json.JSONDecodeError:
-            return _json({"error": "the request body must be JSON"}, 400)
-        if not isinstance(body, dict):
-            return _json({"error": "the request body must be a JSON object"}, 400)
-        try:
-            action(body)
-        except (MinimeterError, click.BadParameter, TypeError, ValueError) as exc:
-            message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
-            return _json({"error": message}, 400)
-        return _json({"ok": True, "loads": list(live.loads_text()), "faults": list(live.latest.faults)})
-
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
-
-    async def state(request: Request) -> JSONResponse:
-        data = live.latest.as_dict()
-        data["token_required"] = token is not None
-        return _json(data)
-
-    async def stream(request: Request) -> StreamingResponse:
-        async def events():
-            seq = -1
-            yield "retry: 1000\n\n"
-            while not stopping.is_set():
-                snap = live.latest
-                if snap.seq != seq:
-                    seq = snap.seq
-                    yield f"data: {json.dumps(_clean(snap.as_dict()))}\n\n"
-                if await request.is_disconnected():
-                    break
-                try:
-                    await asyncio.wait_for(stopping.wait(), STREAM_PERIOD_S)
-                except asyncio.TimeoutError:
-                    pass
-
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-    async def history(request: Request) -> JSONResponse:
-        return _json([{"time_s": t, "power_w": list(p)} for t, p in live.history()])
-
-    async def events_log(request: Request) -> JSONResponse:
-        return _json([{"time_s": e.time_s, "kind": e.kind, "active": e.active, "element": e.element,
-                       "value": e.value, "message": e.message} for e in live.events()])
-
-    async def faults(request: Request) -> JSONResponse:
-        return _json({"kinds": list(fault_kinds()), "active": list(live.latest.faults)})
-
-    async def add_load(request: Request) -> JSONResponse:
-        from minimeter.cli._args import parse_load  # noqa: PLC0415
-
-        def act(body):
-            text = body.get("load")
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError('give the load as {"load": "1500@L1,pf=0.9lag"}')
-            live.add_load(parse_load(text.strip()))
-            live.publish()
-        return await control(request, act)
-
-    async def remove_load(request: Request) -> JSONResponse:
-        def act(body):
-            live.remove_load(int(request.path_params["index"]))
-            live.publish()
-        return await control(request, act)
-
-    async def inject_fault(request: Request) -> JSONResponse:
-        def act(body):
-            kind = body.get("kind")
-            params = body.get("params") or {}
-            if not isinstance(kind, str) or not isinstance(params, dict):
-                raise ValueError('give the fault as {"kind": "ct-reversed", "params": {"ct": "CT2"}}')
-            live.inject_fault(kind, **{str(k): v for k, v in params.items()})
-            live.publish()
-        return await control(request, act)
-
-    async def clear_faults(request: Request) -> JSONResponse:
-        def act(body):
-            live.clear_faults()
-            live.publish()
-        return await control(request, act)
-
-    async def metrics(request: Request) -> Response:
-        return Response(metrics_text(registry), media_type=CONTENT_TYPE)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        yield
-        stopping.set()
-
-    routes = [
-        Route("/", index),
-        Route("/api/state", state),
-        Route("/api/stream", stream),
-        Route("/api/history", history),
-        Route("/api/events", events_log),
-        Route("/api/faults", faults, methods=["GET"]),
-        Route("/api/faults", inject_fault, methods=["POST"]),
-        Route("/api/faults", clear_faults, methods=["DELETE"]),
-        Route("/api/loads", add_load, methods=["POST"]),
-        Route("/api/loads/{index:int}", remove_load, methods=["DELETE"]),
-        Route("/metrics", metrics),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.stopping = stopping
-    return app
+def _latest(request: Request) -> Snapshot:
+    return request.app.state.feed.latest
 
 
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK or host.startswith("127.")
+def _event_json(event: Event) -> dict:
+    """One event (its kind an EventKind: a str enum, the same string as in the store)."""
+    return {"time_s": event.time_s, "kind": event.kind, "active": event.active, "element": event.element,
+            "value": event.value, "message": event.message}
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette):
+    yield
+    app.state.stopping.set()
+
+
+# --------------------------------------------------------------------------- reading
+async def _index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def _state(request: Request) -> JSONResponse:
+    data = _latest(request).as_dict()
+    data["token_required"] = request.app.state.token is not None
+    return _json(data)
+
+
+async def _stream(request: Request) -> StreamingResponse:
+    stopping: asyncio.Event = request.app.state.stopping
+
+    async def events():
+        sent = None
+        yield "retry: 1000\n\n"
+        while not stopping.is_set():
+            snap = _latest(request)
+            if snap is not sent:
+                sent = snap
+                yield f"data: {json.dumps(_clean(snap.as_dict()))}\n\n"
+            if await request.is_disconnected():
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stopping.wait(), STREAM_PERIOD_S)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _history(request: Request) -> JSONResponse:
+    return _json([{"time_s": t, "power_w": list(p)} for t, p in _latest(request).history])
+
+
+async def _events(request: Request) -> JSONResponse:
+    return _json([_event_json(e) for e in _latest(request).recent_events])
+
+
+async def _faults(request: Request) -> JSONResponse:
+    return _json({"kinds": list(FAULT_KINDS), "active": list(_latest(request).faults)})
+
+
+async def _metrics(request: Request) -> Response:
+    return Response(metrics_text(request.app.state.registry), media_type=CONTENT_TYPE)
+
+
+# --------------------------------------------------------------------------- controls
+def _authorised(request: Request) -> bool:
+    token = request.app.state.token
+    if token is None:
+        return True
+    given = request.headers.get("x-minimeter-token", "")
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+async def _control(request: Request, action: Callable[[LiveMeter, dict], None]) -> JSONResponse:
+    """Check the token and the body, make the change on the runner (it takes effect from
+    the next line cycle fed), and answer with the loads and faults now set."""
+    if not _authorised(request):
+        return _json({"error": "this meter is served beyond localhost: controls need its token"}, 401)
+    try:
+        body = await request.json() if request.method == "POST" else {}
+    except json.JSONDecodeError:
+        return _json({"error": "the request body must be JSON"}, 400)
+    if not isinstance(body, dict):
+        return _json({"error": "the request body must be a JSON object"}, 400)
+    live: LiveMeter = request.app.state.live
+    try:
+        await run_in_threadpool(action, live, body)
+    except (MinimeterError, TypeError, ValueError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json({"ok": True, "loads": list(live.loads_text()), "faults": list(live.faults_text())})
+
+
+def _add_load(live: LiveMeter, body: dict) -> None:
+
+    text = body.get("load")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError('give the load as {"load": "1500@L1,pf=0.9lag"}')
+    live.add_load(parse_load(text.strip()))
+
+
+def _inject_fault(live: LiveMeter, body: dict) -> None:
+    kind = body.get("kind")
+    params = body.get("params") or {}
+    if not isinstance(kind, str) or not isinstance(params, dict):
+        raise ValueError('give the fault as {"kind": "ct-reversed", "params": {"ct": "CT2"}}')
+    live.inject_fault(kind, **{str(k): v for k, v in params.items()})
+
+
+async def _add_load_route(request: Request) -> JSONResponse:
+    return await _control(request, _add_load)
+
+
+async def _remove_load_route(request: Request) -> JSONResponse:
+    index = int(request.path_params["index"])
+    return await _control(request, lambda live, body: live.remove_load(index))
+
+
+async def _inject_fault_route(request: Request) -> JSONResponse:
+    return await _control(request, _inject_fault)
+
+
+async def _clear_faults_route(request: Request) -> JSONResponse:
+    return await _control(request, lambda live, body: live.clear_faults())
+
+
+_ROUTES = [
+    Route("/", _index),
+    Route("/api/state", _state),
+    Route("/api/stream", _stream),
+    Route("/api/history", _history),
+    Route("/api/events", _events),
+    Route("/api/faults", _faults, methods=["GET"]),
+    Route("/api/faults", _inject_fault_route, methods=["POST"]),
+    Route("/api/faults", _clear_faults_route, methods=["DELETE"]),
+    Route("/api/loads", _add_load_route, methods=["POST"]),
+    Route("/api/loads/{index:int}", _remove_load_route, methods=["DELETE"]),
+    Route("/metrics", _metrics),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+]

@@ -12,7 +12,6 @@ another times the CT ratio: ``volts = pt_ratio · v_file`` [V], ``amps = ct_rati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -126,7 +125,3 @@ class ResolvedMap:
     def split(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frames (channels, n) → (volts (e, n) [V], amps (e, n) [A primary])."""
         return frames[self.voltage_index] * self.volts_factor, frames[self.current_index] * self.amps_factor
-
-    def stream(self, chunks: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for frames in chunks:
-            yield self.split(frames)
