@@ -1,29 +1,48 @@
-"""Engine throughput and memory: a 7B meter at 8 kHz.
+"""Sample-path throughput, measured fairly (DESIGN.md "Performance"; issue 12).
 
-Prints, for one run on this machine:
-  * frames per second of ``Meter.feed`` over ≥ 10⁸ frames (one frame = one instant of all
-    four channels: V1, V2, I1, I2), fed in chunks from a pool of pre-generated samples
-    larger than the CPU caches;
-  * the same run's baseline: ``numpy.dot(v1, i1)`` over the same chunks, and the ratio;
-  * peak Python/NumPy memory (tracemalloc) while streaming one hour generated on the fly,
-    against ten minutes — flat memory means the two peaks are the same.
+A 7B (two elements: V1, V2, I1, I2) at 8 kHz. The data — ≥ 1 GB, far larger than the
+caches — is generated once and laid out chunk by chunk (each chunk's four channels
+contiguous, as a reader hands them over); every repeat walks it once, front to back. One
+core (the process is pinned to one CPU), one BLAS thread (threadpoolctl). For each chunk
+size, three repeats of, interleaved:
 
-Usage: python benchmarks/engine_throughput.py [--frames 1e8] [--chunk 500000]
+  * ``Meter.feed``            — the whole meter: metrology, register, outputs, LEDs, events;
+  * ``measure_chunk``         — the sample path alone (the one-pass compiled kernel);
+  * ``numpy.einsum`` baseline — one pass that just reads the same four channels
+    (Σ volts·amps over the chunk), the floor any single pass over the data stands on.
+
+Prints min and median frames per second of CPU time (user + system, this process; one
+frame = one instant of all four channels) and the ratios to the baseline; then the peak traced memory of streaming 10 min against 1 h
+generated on the fly (flat memory: the two are equal).
+
+Environment: where OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set (older OpenBLAS builds
+need them on some processors) they slow a current NumPy's BLAS; ``einsum`` without
+``optimize`` does not call BLAS, and the meter does not either, so the ratio holds with
+them set — the script prints them and the BLAS threadpoolctl finds. To compare against a
+BLAS routine, unset both for that command alone: ``env -u OPENBLAS_CORETYPE -u
+OPENBLAS_L2_SIZE python benchmarks/engine_throughput.py``.
+
+Usage: python benchmarks/engine_throughput.py [--log2-frames 25] [--chunks 16,19,21] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 import tracemalloc
+from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from minimeter import Load, Meter, Service, ideal_source
+from minimeter.meter.metrology import LineCycleState, measure_chunk
 
 RATE_HZ = 8000.0
-POOL_S = 1000.0        # 8·10⁶ frames = 60 000 whole line cycles: the pool repeats seamlessly
+POOL_FRAMES = 8_000_000      # 1000 s = 60 000 whole cycles at 60 Hz: the pool tiles seamlessly
+CHANNELS = 4
 
 
 def _source():
@@ -33,14 +52,68 @@ def _source():
     return ideal_source(service, loads, 2)
 
 
+def stream_data(total_frames: int) -> np.ndarray:
+    """(4, total) V1, V2, I1, I2: the source's pool tiled to ``total_frames``."""
+    pool = _source().frames_at(0, POOL_FRAMES, RATE_HZ)
+    pool4 = np.concatenate((pool.volts, pool.amps))
+    data = np.empty((CHANNELS, total_frames))
+    for start in range(0, total_frames, POOL_FRAMES):
+        stop = min(total_frames, start + POOL_FRAMES)
+        data[:, start:stop] = pool4[:, : stop - start]
+    return data
+
+
+def chunked(data: np.ndarray, chunk: int) -> np.ndarray:
+    """(blocks, 4, chunk): each chunk's four channels contiguous."""
+    blocks = data.shape[1] // chunk
+    return np.ascontiguousarray(data[:, : blocks * chunk].reshape(CHANNELS, blocks, chunk).transpose(1, 0, 2))
+
+
+def feed_meter(blocks: np.ndarray) -> float:
+    meter = Meter.for_model("7B", ct_rating="200A")
+    for block in blocks:
+        meter.feed(block[:2], block[2:], RATE_HZ)
+    meter.close()
+    return meter.watt_hours
+
+
+def measure_only(blocks: np.ndarray) -> float:
+    state = LineCycleState.start(2, RATE_HZ)
+    wh = 0.0
+    for block in blocks:
+        cycles, state = measure_chunk(block[:2], block[2:], state)
+        wh += float(cycles.net_energy_wh.sum())
+    return wh
+
+
+def einsum_baseline(blocks: np.ndarray) -> float:
+    acc = 0.0
+    for block in blocks:
+        acc += float(np.einsum("ij,ij->", block[:2], block[2:]))
+    return acc
+
+
+def throughput(blocks: np.ndarray, repeats: int, runs: dict[str, Callable[[np.ndarray], float]]) -> dict:
+    """Frames per second of this process's CPU time (user + system: on a shared machine
+    wall time counts the other processes too) of each run, repeated ``repeats`` times
+    interleaved: {name: [fps, ...]}."""
+    frames = blocks.shape[0] * blocks.shape[2]
+    fps: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0 = time.process_time()
+            run(blocks)
+            fps[name].append(frames / (time.process_time() - t0))
+    return fps
+
+
 def peak_memory_streaming(seconds: float, chunk: int) -> tuple[float, float]:
     """Peak traced memory [MB] while generating and metering ``seconds`` of signal, and the
     energy registered [Wh]."""
-    source = _source()
     meter = Meter.for_model("7B", ct_rating="200A")
     tracemalloc.start()
     tracemalloc.reset_peak()
-    for frames in source.frames(seconds, RATE_HZ, chunk):
+    for frames in _source().frames(seconds, RATE_HZ, chunk):
         meter.feed(frames.volts, frames.amps, RATE_HZ)
     meter.close()
     _, peak = tracemalloc.get_traced_memory()
@@ -48,57 +121,51 @@ def peak_memory_streaming(seconds: float, chunk: int) -> tuple[float, float]:
     return peak / 1e6, meter.watt_hours
 
 
+def _environment() -> str:
+    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, {i.get('num_threads')} thread)"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    flags = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ)
+    return (f"BLAS: {'; '.join(blas) or 'none found'}; {flags or 'OPENBLAS_CORETYPE/L2_SIZE unset'}; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=float, default=1.04e8, help="frames to feed (≥ 1e8 for the record)")
-    parser.add_argument("--chunk", type=int, default=500_000, help="frames per chunk")
+    parser.add_argument("--log2-frames", type=int, default=25, help="frames in the data, as a power of 2 (25: 1.07 GB)")
+    parser.add_argument("--chunks", default="16,19,21", help="chunk sizes as powers of 2, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-memory", action="store_true", help="skip the 10 min / 1 h memory comparison")
     args = parser.parse_args()
-    chunk = args.chunk
-    print(f"minimeter engine throughput — 7B, {RATE_HZ:g} Hz, chunks of {chunk:,} frames, "
-          f"{os.cpu_count()} CPU(s) visible, one core used")
-
-    # Memory first, on a clean heap: one hour against ten minutes, generated on the fly.
-    peak_10min, _ = peak_memory_streaming(600.0, chunk)
-    peak_1h, wh_1h = peak_memory_streaming(3600.0, chunk)
-    analytic_1h = _source().energy_wh(0, 3600.0).sum()
-    print(f"peak memory streaming 10 min : {peak_10min:8.1f} MB")
-    print(f"peak memory streaming 1 h    : {peak_1h:8.1f} MB   (ratio 1 h / 10 min = {peak_1h / peak_10min:.3f}; "
-          f"one chunk of 4 channels = {4 * 8 * chunk / 1e6:.0f} MB)")
-    print(f"1 h registered {wh_1h:,.4f} Wh, analytic {analytic_1h:,.4f} Wh, "
-          f"error {(wh_1h / analytic_1h - 1) * 100:+.2e} %")
-
-    # Throughput: a pool of pre-generated samples bigger than the caches, fed repeatedly.
-    source = _source()
-    pool_frames = int(POOL_S * RATE_HZ)
-    pool = source.frames_at(0, pool_frames, RATE_HZ)
-    volts, amps = pool.volts, pool.amps
-    passes = int(np.ceil(args.frames / pool_frames))
-    total = passes * pool_frames
-    print(f"pool {pool_frames:,} frames ({volts.nbytes * 2 / 1e6:.0f} MB), fed {passes} times = {total:,} frames")
-
-    meter = Meter.for_model("7B", ct_rating="200A")
-    t0 = time.perf_counter()
-    for _ in range(passes):
-        for k in range(0, pool_frames, chunk):
-            meter.feed(volts[:, k:k + chunk], amps[:, k:k + chunk], RATE_HZ)
-    meter_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    acc = 0.0
-    for _ in range(passes):
-        for k in range(0, pool_frames, chunk):
-            acc += float(np.dot(volts[0, k:k + chunk], amps[0, k:k + chunk]))
-    dot_s = time.perf_counter() - t0
-
-    meter_fps = total / meter_s
-    dot_fps = total / dot_s
-    print(f"meter.feed           : {meter_fps / 1e6:8.1f} M frames/s  ({meter_s:.2f} s)")
-    print(f"numpy.dot(v1, i1)    : {dot_fps / 1e6:8.1f} M frames/s  ({dot_s:.2f} s)")
-    print(f"ratio meter / dot    : {meter_s / dot_s:8.1f} × the time of one dot pass")
-    expected_wh = source.energy_wh(0, POOL_S).sum() * passes
-    print(f"registered {meter.watt_hours:,.3f} Wh over {total / RATE_HZ / 3600:.2f} h of signal "
-          f"(analytic {expected_wh:,.3f} Wh); target ≥ 20 M frames/s: "
-          f"{'met' if meter_fps >= 20e6 else 'NOT met'}")
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})           # one core
+    total = 1 << args.log2_frames
+    data = stream_data(total)
+    with threadpool_limits(limits=1):
+        print(f"minimeter sample path — 7B, {RATE_HZ:g} Hz, {total:,} frames = {data.nbytes / 1e9:.2f} GB "
+              f"walked once per repeat, one core, min/median of {args.repeats}")
+        print(_environment())
+        measure_only(chunked(data[:, : 1 << 16], 1 << 16))             # load the compiled kernel
+        runs = {"Meter.feed": feed_meter, "measure_chunk": measure_only, "einsum baseline": einsum_baseline}
+        print(f"{'chunk':>9} | {'Meter.feed M/s':>15} | {'measure_chunk M/s':>18} | {'einsum M/s':>12} |"
+              f" meter/einsum | kernel/einsum")
+        for log2 in (int(x) for x in args.chunks.split(",")):
+            blocks = chunked(data, 1 << log2)
+            fps = throughput(blocks, args.repeats, runs)
+            best = {k: max(v) / 1e6 for k, v in fps.items()}
+            median = {k: statistics.median(v) / 1e6 for k, v in fps.items()}
+            cells = " | ".join(f"{best[k]:6.1f} / {median[k]:6.1f}".rjust(w)
+                               for k, w in zip(runs, (15, 18, 12)))
+            print(f"  2^{log2:<2} = {1 << log2:>9,} | {cells} |"
+                  f" {best['Meter.feed'] / best['einsum baseline']:12.3f} |"
+                  f" {best['measure_chunk'] / best['einsum baseline']:13.3f}")
+            del blocks
+        print("(each cell: min-time / median-time frames/s; ratios from the min times; target meter/einsum ≥ 0.5)")
+    if not args.no_memory:
+        chunk = 1 << 19
+        peak_10min, _ = peak_memory_streaming(600.0, chunk)
+        peak_1h, wh_1h = peak_memory_streaming(3600.0, chunk)
+        analytic_1h = _source().energy_wh(0, 3600.0).sum()
+        print(f"peak memory streaming 10 min / 1 h generated on the fly: {peak_10min:.1f} MB / {peak_1h:.1f} MB "
+              f"(ratio {peak_1h / peak_10min:.3f}); 1 h registered {wh_1h:,.4f} Wh, analytic {analytic_1h:,.4f} Wh")
 
 
 if __name__ == "__main__":

@@ -384,7 +384,8 @@ def test_s4_1_comtrade_revisions_and_rounded_timestamps(tmp_path, revision):
     cfg = _ascii_comtrade(tmp_path, header, f"0,{n}", tail, rows)
     frames, info = read(cfg)
     assert info.sample_rate_hz == pytest.approx(fs, rel=1e-6)     # not 1e6/333 or 1e6/334
-    assert np.allclose(frames[0], 0.01 * np.arange(n)) and np.allclose(frames[1], -0.5 * -np.arange(n) + 1)
+    # V1 is in kV in the CFG: 0.01 kV per count = 10 V per count (S4.9: SI out)
+    assert np.allclose(frames[0], 10.0 * np.arange(n)) and np.allclose(frames[1], -0.5 * -np.arange(n) + 1)
     assert any("timestamps" in note for note in info.notes)
 
 

@@ -42,12 +42,30 @@ def test_s10_1_commits_at_each_kh10_closure_and_opening(tmp_path):
     assert min(steps) >= 0.0                                    # S5.2: never backwards
 
 
+def test_s15_3_commits_are_bounded_in_rate_beyond_the_rating(tmp_path):
+    # 4 × the 200 A rating on both CTs: 800 A × 120 V × 2 = 192 kW, 0.889 Wh a 60 Hz cycle,
+    # a Kh = 10 edge every 5.6 cycles; commits stay ≥ 6 cycles apart, so over one simulated
+    # minute (3 600 cycles) at most 600 + 2 commits, each step at most 6 cycles' energy
+    # (5.33 Wh), and the register is exact: 192 kW × 1/60 h = 3 200 Wh.
+    store = _RecordingStore.open(tmp_path / "m.sqlite3")
+    live = LiveMeter(constant_installation((96_000.0, "L1"), (96_000.0, "L2")), store=store, speed=0)
+    live.run(threading.Event(), hours=1 / 60)
+    steps = [b - a for a, b in zip([0.0] + store.committed, store.committed)]
+    per_cycle_wh = 192_000 / 60 / 3600
+    assert store.committed[-1] == pytest.approx(3_200.0, abs=1e-6)
+    assert len(store.committed) <= 3_600 // 6 + 2
+    assert max(steps) <= 6 * per_cycle_wh + 1e-9
+    assert min(steps) >= 0.0
+
+
 def test_s10_1_restart_continues_register_outputs_and_clock(tmp_path):
     # 1200 W on L1: 20 min → 400 Wh; restart from the store; 0.53 h more → 636 Wh: 1036 Wh.
     path = tmp_path / "m.sqlite3"
     inst = constant_installation((1200.0, "L1"))
-    first = LiveMeter(inst, store=Store.open(path), speed=0)
+    first_store = Store.open(path)
+    first = LiveMeter(inst, store=first_store, speed=0)
     first.run(threading.Event(), hours=1 / 3)
+    first_store.close()
     assert first.meter.watt_hours == pytest.approx(400.0, abs=1e-6)
     second = LiveMeter(inst, store=Store.open(path), speed=0)
     assert second.meter.register_quanta == first.meter.register_quanta
@@ -126,7 +144,7 @@ def test_speed_must_be_finite_and_not_negative():
 
 @pytest.mark.parametrize("args, message", [
     (["--speed", "-1"], "--speed"),
-    (["--mqtt", "http://broker"], "mqtt://"),
+    (["--mqtt", "http://broker", "--port", "0", "--modbus-port", "0"], "mqtt://"),
     (["--port", "18123", "--modbus-port", "18123"], "different ports"),
     (["--fault", "gremlins"], "gremlins"),
     (["--load", "lots@L9"], "L9"),
@@ -153,10 +171,13 @@ def test_s10_1_stopped_and_restarted_meter_equals_an_uninterrupted_one(tmp_path)
     twin = LiveMeter(inst, speed=0)
     twin.run(threading.Event(), until_s=end_s)
     path = tmp_path / "m.sqlite3"
-    first = LiveMeter(inst, store=Store.open(path), speed=0)
+    first_store = Store.open(path)
+    first = LiveMeter(inst, store=first_store, speed=0)
     first.run(threading.Event(), until_s=stop_s)
+    first_store.close()
     assert first.meter.active_conditions == {("reverse-power", None)} and first.meter.leds.reverse
-    second = LiveMeter(inst, store=Store.open(path), speed=0)
+    second_store = Store.open(path)
+    second = LiveMeter(inst, store=second_store, speed=0)
     assert second.meter.state() == first.meter.state()
     second.run(threading.Event(), until_s=end_s)
     a, b = twin.meter, second.meter
@@ -167,6 +188,7 @@ def test_s10_1_stopped_and_restarted_meter_equals_an_uninterrupted_one(tmp_path)
     assert b.state() == a.state()
     assert second.time_s == twin.time_s == end_s
     # the event log across the restart is the twin's
+    second_store.close()
     logged = [(e.time_s, e.kind, e.active, e.element) for e in Store.open(path).events()]
     assert logged == [(e.time_s, e.kind, e.active, e.element) for e in twin.publish().recent_events]
     assert len(logged) >= 4

@@ -104,7 +104,7 @@ def test_sunspec_registers_are_read_only(serve):
     before = meter.TotWhImp.cvalue
     device.connect()
     try:
-        with pytest.raises(sunspec_modbus.ModbusClientException, match="exception: 2"):   # illegal address
+        with pytest.raises(sunspec_modbus.ModbusClientException, match="exception: 1"):   # illegal function (S15.3)
             device.write(meter.model_addr + 46, b"\x00\x00\x00\x00")   # TotWhImp ← 0
     finally:
         device.disconnect()

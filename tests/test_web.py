@@ -13,6 +13,8 @@ from minimeter.live.web import create_app, is_loopback
 
 from .test_live_support import QUANTA_PER_WH, constant_installation, lcd_from_quanta
 
+PANEL = "http://127.0.0.1:8000"       # the panel's own loopback origin (S15.3)
+
 
 @pytest.fixture
 def live():
@@ -23,7 +25,7 @@ def live():
 
 
 def test_state_shows_register_lcd_and_leds(live):
-    with TestClient(create_app(live)) as client:
+    with TestClient(create_app(live), base_url=PANEL) as client:
         data = client.get("/api/state").json()
     quanta = int(data["register_quanta"])
     assert quanta / QUANTA_PER_WH == pytest.approx(620.0, abs=1e-6)
@@ -35,7 +37,7 @@ def test_state_shows_register_lcd_and_leds(live):
 
 
 def test_page_and_static_files_are_served(live):
-    with TestClient(create_app(live)) as client:
+    with TestClient(create_app(live), base_url=PANEL) as client:
         page = client.get("/")
         assert page.status_code == 200 and 'id="lcd"' in page.text
         assert client.get("/static/panel.js").status_code == 200
@@ -43,7 +45,7 @@ def test_page_and_static_files_are_served(live):
 
 def test_stream_sends_snapshots_as_server_sent_events(live):
     app = create_app(live)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=PANEL) as client:
         with client.stream("GET", "/api/stream") as resp:
             assert resp.headers["content-type"].startswith("text/event-stream")
             for line in resp.iter_lines():
@@ -55,7 +57,7 @@ def test_stream_sends_snapshots_as_server_sent_events(live):
 
 
 def test_controls_change_loads_and_faults(live):
-    with TestClient(create_app(live)) as client:
+    with TestClient(create_app(live), base_url=PANEL) as client:
         assert client.post("/api/faults", json={"kind": "ct-reversed", "params": {"ct": "CT2"}}).status_code == 200
         live.advance_to(1920.0)
         snap = live.publish()
@@ -69,7 +71,7 @@ def test_controls_change_loads_and_faults(live):
 
 
 def test_bad_control_requests_get_one_clear_error(live):
-    with TestClient(create_app(live)) as client:
+    with TestClient(create_app(live), base_url=PANEL) as client:
         r = client.post("/api/loads", json={"load": "lots@L9"})
         assert r.status_code == 400 and "L9" in r.json()["error"]
         r = client.post("/api/faults", json={"kind": "gremlins"})
@@ -91,7 +93,7 @@ def test_controls_need_the_token_when_one_is_set(live):
 
 def test_s5_2_no_interface_writes_or_resets_the_register(live):
     before = live.meter.register_quanta
-    with TestClient(create_app(live)) as client:
+    with TestClient(create_app(live), base_url=PANEL) as client:
         for method in ("post", "put", "patch", "delete"):
             for path in ("/api/state", "/api/register", "/api/reset", "/metrics"):
                 resp = client.request(method.upper(), path, content=b'{"register_quanta": "0"}',

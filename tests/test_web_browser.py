@@ -79,6 +79,8 @@ def test_panel_in_chromium_lcd_load_led_and_reverse_fault(meter_server, page, tm
     assert abs(server_quanta - quanta) / QUANTA_PER_WH < 10.0          # same register, a moment apart
 
     # the load LED: on at power-up with the register at 0, off at 5 Wh (90 s), on at 10 Wh (180 s) …
+    # (watched from after power-up: the panel's clock past the first cycles)
+    page.wait_for_function("Number(document.getElementById('clock').dataset.simTime) > 5")
     page.evaluate(WATCH_LOAD_LED)
     page.wait_for_function("window.__ledLog.length >= 3", timeout=30_000)
     log = page.evaluate("window.__ledLog")

@@ -22,11 +22,21 @@ from minimeter.sources.recordings import MAP_HELP, ChannelMap, InvalidRecording,
 from minimeter.cli._args import meter_options, parsed
 
 
+def generation_option(func):
+    """``--generation/--no-generation``: the installer's word on PV back-feed (overrides the file's)."""
+    return click.option("--generation/--no-generation", "generation", default=None,
+                        help="PV back-feed on the site (expected, not a fault) or none (reverse power is then a "
+                             "wiring fault); default: the installation file's `generation`, else not said.")(func)
+
+
 def read_window(path: str, sample_rate_hz: float | None, channel_map: str | None, start_s: float,
-                seconds: float) -> tuple[np.ndarray, np.ndarray, float]:
+                seconds: float, elements: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """``seconds`` of a recording (COMTRADE, CSV, WAV or .npz, read by :mod:`minimeter.sources.recordings`)
     from ``start_s`` [s], split into the meter's inputs by ``channel_map`` (or by the
-    channels' units and names): (volts (e, n) [V], amps (e, n) [A primary], rate [Hz])."""
+    channels' units and names): (volts (e, n) [V], amps (e, n) [A primary], rate [Hz]).
+    Without a map, the elements come from the channel names when they give ``elements``
+    of them — a dead voltage channel is then a measurement (an open terminal), not a
+    channel to leave out."""
     reader = open_recording(path, sample_rate_hz=sample_rate_hz)
     info = reader.info
     rate = info.sample_rate_hz
@@ -43,7 +53,12 @@ def read_window(path: str, sample_rate_hz: float | None, channel_map: str | None
         if seen >= first + wanted:
             break
     frames = np.concatenate(pieces, axis=1)
-    cmap = ChannelMap.parse(channel_map) if channel_map else ChannelMap.automatic(info, frames)
+    if channel_map:
+        cmap = ChannelMap.parse(channel_map)
+    else:
+        cmap = ChannelMap.automatic(info)
+        if elements is None or len(cmap.elements) != elements:
+            cmap = ChannelMap.automatic(info, frames)
     volts, amps = cmap.resolve(info).split(frames)
     return volts, amps, rate
 
@@ -63,11 +78,14 @@ def _seconds(text: str) -> float:
 @click.option("--sample-rate", type=float, default=None, help="Samples per second [Hz] (default 4000 for a simulation).")
 @click.option("--save", type=click.Path(dir_okay=False), help="Save the simulated window as a .npz recording.")
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
+@generation_option
 def diagnose_command(installation, recording, channel_map, model, ct_rating, ct_ratio, register, t_suffix, at,
-                     cycles, sample_rate, save, as_json) -> None:
+                     cycles, sample_rate, save, as_json, generation) -> None:
     """Name the fault of an installation (or a recording) from the meter's measurements:
     per-element voltage, current, the current's angle to its own voltage, the angle
-    between L1 and L2 voltages and the power signs. Exit status 1 when a fault is found."""
+    between L1 and L2 voltages and the power signs. Every cause the measurements cannot
+    separate is listed, with the confidence split between them. Exit status 1 when a
+    fault is found."""
     if (installation is None) == (recording is None):
         raise click.UsageError("give an INSTALLATION file or --recording FILE (one of them)")
     if installation is not None:
@@ -76,10 +94,11 @@ def diagnose_command(installation, recording, channel_map, model, ct_rating, ct_
         rate = sample_rate or 4000.0
         volts, amps = window_samples(setup.source(), _seconds(at), cycles, rate)
         title = f"{setup.name} — {spec.model_number}"
+        generation = setup.generation if generation is None else generation
     else:
         spec = meter_spec(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix)
         volts, amps, rate = read_window(recording, sample_rate, channel_map, _seconds(at),
-                                        (cycles + 1.5) / WINDOW_MIN_HZ)
+                                        (cycles + 1.5) / WINDOW_MIN_HZ, spec.elements)
         if volts.shape[0] != spec.elements:
             raise InvalidSamples(f"{recording}: the channels give {volts.shape[0]} element(s); a {spec.prefix} has "
                                  f"{spec.elements} — choose --model or --map")
@@ -89,7 +108,7 @@ def diagnose_command(installation, recording, channel_map, model, ct_rating, ct_
         interleaved = np.empty((2 * volts.shape[0], volts.shape[1]))
         interleaved[0::2], interleaved[1::2] = volts, amps
         write_npz(save, interleaved, rate, names, ["V", "A"] * volts.shape[0])
-    diagnosis = diagnose_samples(spec, volts, amps, rate, cycles=cycles)
+    diagnosis = diagnose_samples(spec, volts, amps, rate, cycles=cycles, generation=generation)
     if as_json:
         click.echo(json.dumps(diagnosis.as_dict(), indent=2))
     else:

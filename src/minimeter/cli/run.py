@@ -10,6 +10,7 @@ SIGINT/SIGTERM — a clean stop loses nothing — and prints the run's summary.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -68,7 +69,7 @@ class _Services:
 
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                                 timeout_graceful_shutdown=1, access_log=False)
-        self.web_server = uvicorn.Server(config)
+        self.web_server = _quiet_server(uvicorn.Server)(config)
         self.web_app = app
         self._futures.append(asyncio.run_coroutine_threadsafe(self.web_server.serve(), self.loop))
         deadline = time.monotonic() + 10.0
@@ -87,6 +88,7 @@ class _Services:
         if self.web_server is not None:
             self.loop.call_soon_threadsafe(self.web_app.state.stopping.set)
             self.web_server.should_exit = True
+            self.loop.call_soon_threadsafe(self.web_server.wake)
         if self.modbus is not None:
             try:
                 asyncio.run_coroutine_threadsafe(self.modbus.stop(), self.loop).result(timeout=3)
@@ -99,6 +101,30 @@ class _Services:
                 pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+
+
+def _quiet_server(server_class):
+    """uvicorn's Server, its main loop waking once a second (the Date header's
+    resolution) or when told to stop, not ten times a second: an idle panel costs
+    nothing worth measuring (issue 12)."""
+
+    class QuietServer(server_class):
+        _exit: asyncio.Event | None = None
+
+        async def main_loop(self) -> None:
+            self._exit = asyncio.Event()
+            counter = 0
+            while not await self.on_tick(counter):
+                counter += 10                             # each wake is a second: on_tick dates every 10
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._exit.wait(), 1.0)
+
+        def wake(self) -> None:
+            """(on its loop) Look at ``should_exit`` now."""
+            if self._exit is not None:
+                self._exit.set()
+
+    return QuietServer
 
 
 @dataclass(frozen=True)
@@ -159,9 +185,14 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
 
     console = Console()
     inst, hours = _installation(installation_file, hours, speed, loads, faults)
-    net = _network(_Network(host, port, token, modbus_port, mqtt_url, mqtt_interval, node_id))
-    store = None if no_store else Store.open(db_path or default_db_path())
-    live = LiveMeter(inst, store=store, speed=speed)
+    store = None if no_store else Store.open(db_path or default_db_path())     # S10.2: the writer's lock first
+    try:
+        net = _network(_Network(host, port, token, modbus_port, mqtt_url, mqtt_interval, node_id))
+        live = LiveMeter(inst, store=store, speed=speed)
+    except BaseException:
+        if store is not None:
+            store.close()                                 # (and its lock) before the error is shown
+        raise
     log = _RunLog()
     live.add_sink(log)
     stop = threading.Event()

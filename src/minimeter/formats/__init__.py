@@ -151,6 +151,8 @@ def parse_profile_load(text: str) -> Load:
         profile = Profile.from_csv(path)
     except OSError as exc:
         raise InvalidLoad(f"profile {path!r}: {exc.strerror or exc}") from None
+    except InvalidLoad as exc:
+        raise InvalidLoad(f"profile {path!r}: {str(exc).removeprefix(path + ': ')}") from None
     return Load(0.0, connection=connection, profile=profile, name=path, **options)
 
 

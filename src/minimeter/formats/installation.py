@@ -20,7 +20,11 @@ from minimeter.sources.service import CONNECTIONS, SERVICE_KINDS, Harmonic, Load
 from minimeter.sources.wiring import (CONDUCTORS, CT, CT_STATES, FAULT_KINDS, FAULT_PARAMETERS, Fault,
                                       InvalidInstallation, ct_rating_a)
 
-_TOP_KEYS = ("name", "description", "duration", "meter", "service", "terminals", "ct", "load", "fault")
+MAX_DURATION_S = 3650 * 86400.0     # S15.1: ten years of simulated time
+MAX_LOAD_W = 1e6                    # S15.1: |watts| of one load (1 MW, ~4 kA at 240 V)
+MAX_LOAD_A = 1e4                    # S15.1: amps of one load
+MAX_HARMONICS = 100                 # harmonics in one list
+_TOP_KEYS = ("name", "description", "duration", "generation", "meter", "service", "terminals", "ct", "load", "fault")
 _LOAD_KEYS = ("name", "watts", "amps", "power_factor", "leading", "connection", "harmonics", "profile", "generation")
 
 
@@ -44,6 +48,7 @@ def parse_installation(text: str, path: str | Path = "<installation>") -> Instal
         cts=_cts(r, spec, service) if "ct" in r.data else None,
         loads=tuple(_load(r, key, table, service) for key, table in r.tables("load")),
         faults=tuple(_fault(r, key, table) for key, table in r.tables("fault")),
+        generation=r.boolean(r.data, ("generation",), False) if "generation" in r.data else None,
         **_about(r),
     )
     _check_faults(r, installation)
@@ -81,14 +86,14 @@ def _meter(r: TomlReader) -> tuple[MeterSpec, dict[str, Any]]:
 def _harmonics(r: TomlReader, data: dict, key: Key) -> tuple[Harmonic, ...]:
     """An array of ``{order, magnitude, phase_deg}`` tables."""
     out = []
-    for j, h in enumerate(r.array(data, key)):
+    for j, h in enumerate(r.array(data, key, MAX_HARMONICS)):
         hk = key + (j,)
         h = r.table(h, hk)
         r.known(h, hk, ("order", "magnitude", "phase_deg"))
         try:
-            out.append(Harmonic(int(r.number(h, hk + ("order",), lo=2, hi=1000)),
+            out.append(Harmonic(r.integer(h, hk + ("order",), lo=2, hi=1000),
                                 r.number(h, hk + ("magnitude",), lo=0.0, hi=10.0),
-                                r.number(h, hk + ("phase_deg",), 0.0)))
+                                r.number(h, hk + ("phase_deg",), 0.0, -360.0, 360.0)))
         except InvalidLoad as exc:
             raise r.fail(hk, str(exc)) from None
     return tuple(out)
@@ -103,7 +108,7 @@ def _service(r: TomlReader, spec: MeterSpec) -> Service:
                        r.number(s, ("service", "volts"), 120.0, 0.0, 1000.0),
                        r.number(s, ("service", "frequency_hz"), 60.0, 1.0, 1000.0),
                        _harmonics(r, s, ("service", "voltage_harmonics")),
-                       r.number(s, ("service", "phase_deg"), 0.0))
+                       r.number(s, ("service", "phase_deg"), 0.0, -360.0, 360.0))
     except InvalidLoad as exc:
         raise r.fail(("service",), str(exc)) from None
 
@@ -158,8 +163,9 @@ def _ct(r: TomlReader, key: Key, c: dict, spec: MeterSpec, service: Service) -> 
     conductors = c.get("conductors", [f"L{key[-1] + 1}"])
     if isinstance(conductors, str):
         conductors = [conductors]
-    if not isinstance(conductors, list):
-        raise r.fail(key + ("conductors",), f"expected an array such as ['L1'] or ['L1', '-L2'], got {conductors!r}")
+    if not isinstance(conductors, list) or not 1 <= len(conductors) <= len(CONDUCTORS):
+        raise r.fail(key + ("conductors",), f"expected an array of 1 to {len(CONDUCTORS)} conductors such as "
+                                            f"['L1'] or ['L1', '-L2'], got {conductors!r}")
     pairs = tuple(_conductor_entry(r, v, key + ("conductors",)) for v in conductors)
     for conductor, _ in pairs:
         if conductor != "N" and conductor not in service.legs:
@@ -206,10 +212,10 @@ def _load_profile(r: TomlReader, key: Key, ld: dict) -> Profile:
 def _load_watts(r: TomlReader, key: Key, ld: dict, service: Service, connection: str, pf: float) -> float:
     """``watts``, or ``amps`` × the connection's voltage × PF [W]."""
     if "amps" not in ld:
-        return r.number(ld, key + ("watts",), lo=-1e7, hi=1e7)
+        return r.number(ld, key + ("watts",), lo=-MAX_LOAD_W, hi=MAX_LOAD_W)
     if "watts" in ld:
         raise r.fail(key + ("amps",), "give either watts or amps, not both")
-    amps = r.number(ld, key + ("amps",), lo=0.0, hi=1e6)
+    amps = r.number(ld, key + ("amps",), lo=0.0, hi=MAX_LOAD_A)
     v_rms, _ = service.connection_voltage(connection)
     return amps * v_rms * pf
 
@@ -262,6 +268,8 @@ def _about(r: TomlReader) -> dict[str, Any]:
             duration_s = parse_duration_s(r.data["duration"])
         except InvalidFormat as exc:
             raise r.fail(("duration",), str(exc)) from None
+        if duration_s > MAX_DURATION_S:
+            raise r.fail(("duration",), f"{duration_s:g} s is over the limit of {MAX_DURATION_S:g} s (ten years)")
     name = r.string(r.data, ("name",), r.path.stem)
     description = r.string(r.data, ("description",), "")
     return dict(duration_s=duration_s, name=name, description=description)

@@ -4,18 +4,21 @@ and its reader :func:`load_reference_run`, raising :class:`InvalidReferenceRun`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from minimeter.errors import MinimeterError
-from minimeter.formats.toml import Key, TomlReader, read_text
+from minimeter.formats.toml import MAX_STRING_CHARS, Key, TomlReader, read_text
 from minimeter.sources.recordings import ChannelMap, InvalidRecording
 
 FORMAT = "minimeter-reference-run"
 _TOP_KEYS = ("format", "frequency_hz", "map", "settle_s", "notes", "step")
+# S15.1: the bounds of a reference's true values (per element) and of a file's lists
+_TRUE_VALUE_BOUNDS = {"volts_rms": 1e6, "amps_rms": 1e6, "power_w": 1e12}   # [V], [A], [W]
+MAX_ELEMENTS = 64
+MAX_NOTES = 100
 _STEP_KEYS = ("recording", "volts_rms", "amps_rms", "power_w", "power_factor", "lead", "map", "columns",
               "sample_rate_hz")
 
@@ -99,6 +102,8 @@ def _notes(r: TomlReader) -> tuple[str, ...]:
         notes = [notes]
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise r.fail(("notes",), "expected a string or a list of strings")
+    if len(notes) > MAX_NOTES or any(len(n) > MAX_STRING_CHARS for n in notes):
+        raise r.fail(("notes",), f"at most {MAX_NOTES} notes of at most {MAX_STRING_CHARS} characters each")
     return tuple(notes)
 
 
@@ -107,8 +112,8 @@ def _channel_map(r: TomlReader, data: dict, key: Key, default: ChannelMap | None
     value = data.get(key[-1])
     if value is None:
         return default
-    if not isinstance(value, str):
-        raise r.fail(key, f"expected a channel map such as \"V:I\" or \"U1:I1:ct=2000\", got {value!r}")
+    if not isinstance(value, str) or len(value) > MAX_STRING_CHARS:
+        raise r.fail(key, f"expected a channel map such as \"V:I\" or \"U1:I1:ct=2000\", got {value!r:.80}")
     try:
         return ChannelMap.parse(value)
     except InvalidRecording as exc:
@@ -121,10 +126,14 @@ def _values(r: TomlReader, s: dict, key: Key) -> tuple[float, ...] | None:
     if value is None:
         return None
     items = value if isinstance(value, list) else [value]
-    if not items or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) for x in items):
+    if not items or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not abs(x) < 1e308
+                        for x in items):         # NaN, inf and ints too large for a float fail
         raise r.fail(key, f"expected a number or a list of numbers (one per element), got {value!r}")
     if any(x <= 0 for x in items):
         raise r.fail(key, f"{value!r} must be positive")
+    bound = _TRUE_VALUE_BOUNDS.get(str(key[-1]), 1e12)     # (power_factor: at most 1, checked with its meaning)
+    if len(items) > MAX_ELEMENTS or any(x > bound * (1 + 1e-9) for x in items):
+        raise r.fail(key, f"{value!r:.80}: at most {MAX_ELEMENTS} values, each in (0, {bound:g}]")
     return tuple(float(x) for x in items)
 
 
@@ -160,7 +169,7 @@ def _true_values(r: TomlReader, key: Key, s: dict) -> tuple[tuple[float, ...], .
 def _step(r: TomlReader, key: Key, s: dict, default_map: ChannelMap | None) -> ReferenceStep:
     r.known(s, key, _STEP_KEYS)
     recording = s.get("recording")
-    if not isinstance(recording, str) or not recording:
+    if not isinstance(recording, str) or not recording or len(recording) > MAX_STRING_CHARS:
         raise r.fail(key + ("recording",), f"expected the path of a recording, got {recording!r}")
     recording_path = r.beside(recording)
     if not recording_path.is_file():
@@ -168,7 +177,8 @@ def _step(r: TomlReader, key: Key, s: dict, default_map: ChannelMap | None) -> R
     volts, amps, power = _true_values(r, key, s)
     lead = r.boolean(s, key + ("lead",), False)
     columns = s.get("columns")
-    if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)):
+    if columns is not None and (not isinstance(columns, list) or len(columns) > 4096
+                                or not all(isinstance(c, str) and len(c) <= MAX_STRING_CHARS for c in columns)):
         raise r.fail(key + ("columns",), f"expected a list of column names, got {columns!r}")
     rate = r.number(s, key + ("sample_rate_hz",), None, 1.0, 1e9)
     return ReferenceStep(key[-1] + 1, recording_path, _channel_map(r, s, key + ("map",), default_map), volts, amps,

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from minimeter.errors import MinimeterError
+from minimeter.sources.recordings._base import check_file
 
 Key = tuple[str | int, ...]
+MAX_FILE_BYTES = 1 << 20      # S15.1: an installation or reference-run file is at most 1 MiB
+MAX_STRING_CHARS = 4096       # S15.1: a name, description, path or note in such a file
 _REQUIRED: Any = ...          # the default of a key that must be given
 
 
@@ -27,8 +30,11 @@ def key_text(key: Key) -> str:
 
 
 def read_text(path: Path, error: type[MinimeterError], what: str) -> str:
-    """The text of the file ``path``; ``error`` when it is missing (``no such {what} file``)
-    or unreadable."""
+    """The text of the file ``path``; ``error`` when it is missing (``no such {what} file``),
+    not a regular file, over :data:`MAX_FILE_BYTES`, or unreadable."""
+    if not path.exists():
+        raise error(f"{path}: no such {what} file")
+    check_file(path, MAX_FILE_BYTES, error)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -82,6 +88,8 @@ class TomlReader:
             self.data: dict = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise error(f"{self.path}: not valid TOML: {exc}") from None
+        except RecursionError:
+            raise error(f"{self.path}: not valid TOML: nested too deeply") from None
 
     def fail(self, key: Key, problem: str) -> MinimeterError:
         """The error for ``problem`` at ``key`` (to raise)."""
@@ -104,6 +112,8 @@ class TomlReader:
         items = self.data.get(name, [])
         if not isinstance(items, list):
             raise self.fail((name,), f"expected [[{name}]] tables{hint}")
+        if len(items) > 1000:
+            raise self.fail((name,), f"{len(items):,} [[{name}]] tables — at most 1,000")
         for index, item in enumerate(items):
             yield (name, index), self.table(item, (name, index))
 
@@ -128,6 +138,8 @@ class TomlReader:
             raise self.fail(key, f"expected a string, got {value!r}")
         if choices is not None and value not in choices:
             raise self.fail(key, f"{value!r} is not one of: {', '.join(choices)}")
+        if len(value) > MAX_STRING_CHARS:
+            raise self.fail(key, f"{len(value):,} characters — at most {MAX_STRING_CHARS:,}")
         return value
 
     def number(self, data: dict, key: Key, default: Any = _REQUIRED, lo: float = -math.inf,
@@ -137,7 +149,7 @@ class TomlReader:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(key, f"expected a number, got {value!r}")
-        if not (math.isfinite(value) and lo <= value <= hi):
+        if not (abs(value) < 1e308 and lo <= value <= hi):      # NaN, inf and huge ints (no float) fail
             raise self.fail(key, f"{value!r} is outside {lo:g} … {hi:g}")
         return float(value)
 
@@ -147,10 +159,21 @@ class TomlReader:
             raise self.fail(key, f"expected true or false, got {value!r}")
         return value
 
-    def array(self, data: dict, key: Key) -> list:
+    def integer(self, data: dict, key: Key, default: Any = _REQUIRED, lo: int = -(1 << 62),
+                hi: int = 1 << 62) -> Any:
+        given, value = self._given(data, key, default)
+        if given and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self.fail(key, f"expected a whole number, got {value!r}")
+        if given and not lo <= value <= hi:
+            raise self.fail(key, f"{value!r} is outside {lo} … {hi}")
+        return value
+
+    def array(self, data: dict, key: Key, max_items: int = 1000) -> list:
         value = data.get(key[-1], [])
         if not isinstance(value, list):
             raise self.fail(key, f"expected an array, got {value!r}")
+        if len(value) > max_items:
+            raise self.fail(key, f"{len(value):,} items — at most {max_items:,}")
         return value
 
 

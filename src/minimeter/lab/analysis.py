@@ -40,7 +40,7 @@ def default_hysteresis_v(volts: np.ndarray) -> float:
     """The zero-crossing hysteresis for a stream whose first voltages are ``volts``
     (e, n) [V]: ``HYSTERESIS_FRACTION`` of the reference voltage's peak (at least 1 nV)."""
     reference = reference_voltage(volts)
-    peak = float(np.max(np.abs(reference))) if reference.size else 0.0
+    peak = float(np.nanmax(np.abs(reference))) if np.any(np.isfinite(reference)) else 0.0   # NaN: a gap
     return max(HYSTERESIS_FRACTION * peak, 1e-9)
 
 

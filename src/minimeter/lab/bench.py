@@ -25,6 +25,14 @@ expected pulse periods and keeps registering — each half of the run registers)
 creep (CT open, at most one pulse in 250 min); 13 dual element; 14 the in-service
 figure (4 × full load + light load) / 5 from rows 1 and 2; 15 pulses against the
 register over ≥ 1000 pulses (closures = floor(register / Kh) exactly).
+Rows 16–19 (:func:`class_points`) are held to IEC 62053-22 class 0.2S
+(:func:`class02s_limit`), out of sample: 16 the sweep at 60 and 50 Hz; 17 currents
+between the calibration's points, the other line frequency, and unit ``OTHER_CT_UNIT`` of
+the CT type; 18 changing loads, judged on the register over the whole run against the
+reference energy of the run; 19 creep with the realistic front end, 0 Wh. Each point's
+front end is put on the point's line frequency (:meth:`FrontEnd.at_frequency`) — the
+physics a CT follows.
+
 Conventions of this project: PF 0.8 points are held to the PF 0.5 limit (±0.75 %);
 the sweep (row 7) is 2, 5, 10, 20, 50, 100, 200 and 220 A. The points at 102 V and at
 the starting current 0.2 A are run exactly there: the meter judges its supply with a
@@ -46,7 +54,7 @@ from minimeter.lab.calibration import Calibration
 from minimeter.meter.core import Meter
 from minimeter.meter.register import quanta_for_wh
 from minimeter.sources.frontend import FrontEnd, FrontEndSource
-from minimeter.sources.service import Harmonic, Load, Service, ideal_source
+from minimeter.sources.service import Harmonic, Load, Profile, Service, ideal_source
 
 KH_WH = 10
 OUTPUT = "10"
@@ -61,6 +69,12 @@ CREEP_MINUTES = 250.0                 # row 12
 SWEEP_AMPS = (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 220.0)
 SWEEP_PFS = ((1.0, False), (0.8, False), (0.8, True), (0.5, False), (0.5, True))
 DEFAULT_SAMPLE_RATE_HZ = 2000.0       # S4.7: any rate ≥ 2 kHz
+MANUAL_ROWS = tuple(range(1, 16))     # STANDARDS.md rows 1–15: the manual's claim
+CLASS_ROWS = (16, 17, 18, 19)         # rows 16–19: IEC 62053-22 class 0.2S, out of sample
+ROW16_AMPS = (2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0, 220.0)      # 1 %, 2 %, 5 % … 110 % of In = 200 A
+CLASS_PFS = ((1.0, False), (0.5, False), (0.8, True), (0.5, True))
+CHANGING_LOAD_S = 120.0               # row 18: each changing-load run [s]
+OTHER_CT_UNIT = 3                     # row 17: a unit of the CT type never used by `calibrate --ct-unit 1 --ct-unit 2`
 MIN_GATE_S = 120.0                    # least time between the first and last gated closure [s]
 
 
@@ -83,16 +97,18 @@ class BenchPoint:
     loads: tuple[Load, ...] = ()
     min_pulses: int = 10
     duration_s: float | None = None          # fixed-length points (starting, creep)
+    ct_unit: int | None = None               # another unit of the front end's CT type (row 17)
+    limits: str = "manual"                   # 'manual' (Table 1) or 'class02s' (IEC 62053-22, rows 16–19)
 
     @property
     def limit_percent(self) -> float:
+        if self.limits == "class02s":
+            return class02s_limit(self.amps, self.power_factor, self.leading)
         return LIMIT_PF1 if self.power_factor >= 0.999 else LIMIT_PF05
 
     @property
     def pf_text(self) -> str:
-        if self.power_factor >= 0.999:
-            return "1"
-        return f"{self.power_factor:g} {'lead' if self.leading else 'lag'}"
+        return _pf_name(self.power_factor, self.leading)
 
     def service(self) -> Service:
         kind = "single" if self.elements == 1 else "split"
@@ -131,9 +147,10 @@ class PointResult:
         return {
             "row": p.row, "label": p.label, "kind": p.kind, "volts": p.volts, "amps": p.amps,
             "power_factor": p.power_factor, "leading": p.leading, "frequency_hz": p.frequency_hz,
-            "elements": p.elements, "limit_percent": p.limit_percent, "min_pulses": p.min_pulses,
+            "elements": p.elements, "limit_percent": _num(p.limit_percent), "limits": p.limits,
+            "ct_unit": p.ct_unit, "min_pulses": p.min_pulses,
             "closures": self.closures, "gated_pulses": self.gated_pulses, "meter_wh": self.meter_wh,
-            "reference_wh": self.reference_wh, "percent_registration": _num(self.percent_registration),
+            "reference_wh": _num(self.reference_wh), "percent_registration": _num(self.percent_registration),
             "error_percent": _num(self.error_percent), "passed": self.passed, "signal_s": self.signal_s,
             "register_wh": self.register_wh, "note": self.note,
         }
@@ -162,6 +179,22 @@ class BenchRun:
     def failed(self) -> int:
         return len(self.results) - self.passed
 
+    def tally(self, rows: Iterable[int]) -> str:
+        """'passed/points' over these rows ('—' when none ran)."""
+        wanted = set(rows)
+        mine = [r.passed for r in self.results if r.point.row in wanted]
+        return f"{sum(mine)}/{len(mine)}" if mine else "—"
+
+    def worst(self, row: int) -> "PointResult | None":
+        """The row's point furthest from passing: the largest |error| / limit (accuracy and
+        changing-load points), else the first failed point, else the first."""
+        mine = [r for r in self.results if r.point.row == row]
+        judged = [r for r in mine if r.point.kind in ("accuracy", "run") and math.isfinite(r.error_percent)
+                  and math.isfinite(r.point.limit_percent)]
+        if judged:
+            return max(judged, key=lambda r: abs(r.error_percent) / r.point.limit_percent)
+        return next((r for r in mine if not r.passed), mine[0] if mine else None)
+
     def rows_passed(self, rows: Iterable[int]) -> bool | None:
         """All points of these rows passed; None when none of them ran."""
         wanted = set(rows)
@@ -169,8 +202,9 @@ class BenchRun:
         return all(mine) if mine else None
 
     def max_abs_error(self, pf1: bool) -> float:
+        """Over the manual's accuracy points (rows 1–15)."""
         errs = [abs(r.error_percent) for r in self.results
-                if r.point.kind == "accuracy" and math.isfinite(r.error_percent)
+                if r.point.kind == "accuracy" and r.point.row in MANUAL_ROWS and math.isfinite(r.error_percent)
                 and (r.point.power_factor >= 0.999) == pf1]
         return max(errs) if errs else float("nan")
 
@@ -222,6 +256,78 @@ def standard_points() -> list[BenchPoint]:
                        loads=loads, amps=0.0, min_pulses=20))
     add(BenchPoint(15, "pulses vs register, 200 A PF 1", kind="register", amps=RATED_AMPS, min_pulses=1000))
     return pts
+
+
+def class02s_limit(amps: float, power_factor: float, leading: bool) -> float:
+    """IEC 62053-22 class 0.2S (STANDARDS.md, "Beyond the manual"), In = RATED_AMPS [%]:
+    PF 1 ±0.4 % from 1 % In, ±0.2 % from 5 % In; PF 0.5 lag and 0.8 lead ±0.5 % from 2 %
+    In, ±0.3 % from 10 % In; PF 0.5 lead ±0.3 % from 10 % In (±0.5 % from 2 % In, this
+    project's convention as for lag). NaN outside the table (no limit: not a test point)."""
+    share = amps / RATED_AMPS
+    if share > 1.1 + 1e-9:
+        return math.nan
+    if power_factor >= 0.999:
+        return 0.2 if share >= 0.05 - 1e-9 else 0.4 if share >= 0.01 - 1e-9 else math.nan
+    known = (abs(power_factor - 0.5) < 1e-6) or (abs(power_factor - 0.8) < 1e-6 and leading)
+    if not known:
+        return math.nan
+    return 0.3 if share >= 0.1 - 1e-9 else 0.5 if share >= 0.02 - 1e-9 else math.nan
+
+
+def _pf_name(pf: float, lead: bool) -> str:
+    return "1" if pf >= 0.999 else f"{pf:g} {'lead' if lead else 'lag'}"
+
+
+def zero_cross_profile(values_w: tuple[float, float], on_s: float, frequency_hz: float) -> Profile:
+    """Watts alternating ``values_w[0]`` → ``values_w[1]`` every ``on_s`` [s], switched at
+    the voltage's rising zero crossing (the bench's voltage is a cosine: ``3/(4f)``), as a
+    zero-cross contactor or burst-fire controller switches. Switching mid-cycle at PF 0.5
+    would make cycles of net reverse energy, which the meter (import per cycle) leaves
+    out — a different test."""
+    z = 0.75 / frequency_hz
+    return Profile((z, z + on_s), values_w, 2.0 * on_s)
+
+
+def class_points(frequencies_hz: Sequence[float] = (60.0, 50.0)) -> list[BenchPoint]:
+    """STANDARDS.md rows 16–19, judged against the class 0.2S table (:func:`class02s_limit`)."""
+    pts: list[BenchPoint] = []
+    add = pts.append
+    for f in frequencies_hz:
+        for pf, lead in CLASS_PFS:
+            for amps in ROW16_AMPS:
+                if math.isfinite(class02s_limit(amps, pf, lead)):
+                    add(BenchPoint(16, f"0.2S {f:g} Hz {amps:g} A PF {_pf_name(pf, lead)}", amps=amps, power_factor=pf,
+                                   leading=lead, frequency_hz=f, min_pulses=5, limits="class02s"))
+    between = ((3.0, 1.0, False), (7.0, 0.5, False), (15.0, 1.0, False), (30.0, 0.5, False), (70.0, 0.5, True),
+               (150.0, 0.5, False))
+    other_f = ((7.0, 0.5, False), (30.0, 0.5, True), (150.0, 0.5, False), (150.0, 0.8, True))
+    unit = ((3.0, 1.0, False, 60.0), (7.0, 0.5, False, 60.0), (30.0, 0.5, True, 60.0), (150.0, 0.5, False, 60.0),
+            (30.0, 0.5, False, 50.0), (150.0, 0.5, True, 50.0))
+    for amps, pf, lead in between:
+        add(BenchPoint(17, f"between table points: {amps:g} A PF {_pf_name(pf, lead)}", amps=amps, power_factor=pf,
+                       leading=lead, min_pulses=5, limits="class02s"))
+    for amps, pf, lead in other_f:
+        add(BenchPoint(17, f"50 Hz: {amps:g} A PF {_pf_name(pf, lead)}", amps=amps, power_factor=pf, leading=lead,
+                       frequency_hz=50.0, min_pulses=5, limits="class02s"))
+    for amps, pf, lead, f in unit:
+        add(BenchPoint(17, f"CT #{OTHER_CT_UNIT}, {f:g} Hz: {amps:g} A PF {_pf_name(pf, lead)}", amps=amps,
+                       power_factor=pf, leading=lead, frequency_hz=f, ct_unit=OTHER_CT_UNIT, min_pulses=5,
+                       limits="class02s"))
+    for pf in (1.0, 0.5):
+        step = Load(0.0, pf, profile=zero_cross_profile((120.0 * 5.0 * pf, 120.0 * 150.0 * pf), 0.5, 60.0))
+        burst = Load(0.0, pf, profile=zero_cross_profile((120.0 * 100.0 * pf, 0.0), 10 / 60.0, 60.0))
+        add(BenchPoint(18, f"5 ↔ 150 A every 0.5 s, PF {_pf_name(pf, False)}", kind="run", amps=150.0,
+                       power_factor=pf, loads=(step,), duration_s=CHANGING_LOAD_S, min_pulses=0, limits="class02s"))
+        add(BenchPoint(18, f"burst 100 A, 10 cycles on / 10 off, PF {_pf_name(pf, False)}", kind="run", amps=100.0,
+                       power_factor=pf, loads=(burst,), duration_s=CHANGING_LOAD_S, min_pulses=0, limits="class02s"))
+    add(BenchPoint(19, "creep 138 V, CT open, realistic front end", kind="creep", volts=138.0, amps=0.0,
+                   duration_s=CREEP_MINUTES * 60.0, min_pulses=0, limits="class02s"))
+    return pts
+
+
+def all_points() -> list[BenchPoint]:
+    """Rows 1–19: the manual's (:func:`standard_points`) and class 0.2S (:func:`class_points`)."""
+    return standard_points() + class_points()
 
 
 def select_points(points: Sequence[BenchPoint], rows: Iterable[int] | None) -> list[BenchPoint]:
@@ -321,6 +427,11 @@ def _judge(point: BenchPoint, streamed: _Streamed, gated: int, pr: float) -> tup
         keeps = math.isfinite(half) and half > 0.5 * expected_half and second_half > 0.5 * expected_half
         return (closures >= 1 and keeps, f"registered {register_wh:.3f} Wh of {2 * expected_half:.3f} Wh due "
                                          f"(first half {half:.3f}, second half {second_half:.3f} Wh)")
+    if point.kind == "run":
+        return within, (f"register {register_wh:.4f} Wh against the reference's {streamed.signal_s:g} s: "
+                        f"{pr - 100.0:+.4f} %")
+    if point.limits == "class02s":
+        return register_wh == 0.0, f"register {register_wh:.6f} Wh over {streamed.duration_s / 60:g} min (want 0)"
     return closures <= 1, f"{closures} pulse(s), register {register_wh:.6f} Wh over {streamed.duration_s / 60:g} min"
 
 
@@ -337,10 +448,18 @@ def run_point(
     fs = float(sample_rate_hz)
     model = "MO" if point.elements == 1 else "7B"
     meter = Meter.for_model(model, ct_rating=f"{RATED_AMPS:g}A", calibration=calibration)
-    source = FrontEndSource(ideal_source(point.service(), point.load_list(), point.elements), front_end)
+    physics = front_end.at_frequency(point.frequency_hz)
+    if point.ct_unit is not None:
+        physics = physics.with_ct_unit(point.ct_unit)
+    source = FrontEndSource(ideal_source(point.service(), point.load_list(), point.elements), physics)
     streamed = _stream_point(point, meter, source, fs, chunk_frames, progress)
-    delay = front_end.group_delay_s(fs) + (calibration.group_delay_s(fs) if calibration is not None else 0.0)
-    gated, meter_wh, reference, pr = _registration(streamed, source, delay)
+    delay = physics.group_delay_s(fs) + (calibration.group_delay_s(fs) if calibration is not None else 0.0)
+    if point.kind == "run":
+        gated, meter_wh = 0, meter.watt_hours
+        reference = float(source.energy_wh(0.0, streamed.signal_s - delay).sum())
+        pr = 100.0 * meter_wh / reference if reference > 0 else math.nan
+    else:
+        gated, meter_wh, reference, pr = _registration(streamed, source, delay)
     passed, note = _judge(point, streamed, gated, pr)
     return PointResult(point, meter.closures(OUTPUT), gated, meter_wh, reference, pr, bool(passed), streamed.signal_s,
                        meter.watt_hours, note)
@@ -389,7 +508,8 @@ def run_bench(
     progress: Callable[[float], None] | None = None,
     on_point: Callable[[PointResult], None] | None = None,
 ) -> BenchRun:
-    """Run every point (default: :func:`standard_points`). Calibrations are per element
+    """Run every point (default: :func:`standard_points`, the manual's rows; :func:`all_points`
+    adds rows 16–19). Calibrations are per element
     count: pass a :class:`Calibration` for one element; dual-element points use
     ``calibration_for(2)`` when the calibration object offers it."""
     pts = list(points if points is not None else standard_points())
@@ -398,8 +518,8 @@ def run_bench(
     for p in pts:
         cal = calibration
         if cal is not None and len(cal.elements) != p.elements:
-            cal = Calibration(tuple(cal.elements[0] for _ in range(p.elements)), cal.notes) \
-                if len(cal.elements) == 1 else Calibration(cal.elements[:p.elements], cal.notes)
+            cal = replace(cal, elements=tuple(cal.elements[0] for _ in range(p.elements))
+                          if len(cal.elements) == 1 else cal.elements[:p.elements])
         r = run_point(p, front_end, cal, sample_rate_hz=sample_rate_hz, progress=progress)
         results.append(r)
         if on_point is not None:
@@ -414,21 +534,48 @@ def run_bench(
 
 # --------------------------------------------------------------------------- summary
 def summary_rows(runs: Sequence[BenchRun]) -> list[list[str]]:
-    """The summary table: one line per run."""
+    """The summary table: one line per run; the manual's rows and the class 0.2S rows
+    counted apart."""
     rows = []
     for run in runs:
         acc = lambda rows_: {True: "pass", False: "FAIL", None: "—"}[run.rows_passed(rows_)]  # noqa: E731
         rows.append([
-            run.name, f"{run.passed}/{len(run.results)}",
+            run.name, run.tally(MANUAL_ROWS),
             _pct(run.max_abs_error(True)), _pct(run.max_abs_error(False)),
             acc(range(1, 11)), acc([11]), acc([12]), acc([13]), acc([14]), acc([15]),
+            run.tally(CLASS_ROWS), acc([16]), acc([17]), acc([18]), acc([19]),
             f"{run.wall_s:.0f} s",
         ])
     return rows
 
 
-SUMMARY_HEADER = ["run", "passed", "max|err| PF1", "max|err| PF<1", "rows 1-10", "11 start", "12 creep",
-                  "13 dual", "14 in-svc", "15 pulses", "wall"]
+SUMMARY_HEADER = ["run", "rows 1-15", "max|err| PF1", "max|err| PF<1", "rows 1-10", "11 start", "12 creep",
+                  "13 dual", "14 in-svc", "15 pulses", "rows 16-19", "16 0.2S", "17 out", "18 change", "19 creep",
+                  "wall"]
+
+
+def class_rows(runs: Sequence[BenchRun]) -> list[list[str]]:
+    """Rows 16–19 against class 0.2S: per row and run, the worst point (its error against
+    its limit, or the creep register) and the row's verdict."""
+    out = []
+    for row in CLASS_ROWS:
+        line = [str(row)]
+        for run in runs:
+            r = run.worst(row)
+            if r is None:
+                line += ["—", "—"]
+                continue
+            if r.point.kind == "creep":
+                line.append(f"{r.register_wh:.4f} Wh (limit 0 Wh)")
+            else:
+                line.append(f"{r.error_percent:+.4f} % (±{r.point.limit_percent:g} %) at {r.point.label}")
+            line.append(f"{run.tally([row])} " + {True: "pass", False: "FAIL"}[bool(run.rows_passed([row]))])
+        out.append(line)
+    return out
+
+
+def class_header(runs: Sequence[BenchRun]) -> list[str]:
+    return ["row"] + [h for run in runs for h in (f"{run.name}: worst point", f"{run.name}: passed")]
 
 
 def _pct(x: float) -> str:
@@ -449,6 +596,7 @@ def write_report(runs: Sequence[BenchRun], out_dir, title: str = "minimeter accu
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "bench.json", "html": out / "index.html", "plots": []}
     payload = {"title": title, "summary_header": SUMMARY_HEADER, "summary": summary_rows(runs),
+               "class_header": class_header(runs), "class_rows": class_rows(runs),
                "runs": [r.as_dict() for r in runs]}
     paths["json"].write_text(json.dumps(payload, indent=1))
     paths["plots"] = _plots(runs, out)
@@ -457,14 +605,27 @@ def write_report(runs: Sequence[BenchRun], out_dir, title: str = "minimeter accu
              "</style></head><body>", f"<h1>{esc(title)}</h1>",
              "<p>Percent registration from output 10 (Kh = 10 Wh) closures, gated on the output's own edges; "
              "limits from the manual's claim (±0.5 % at PF 1, ±0.75 % at PF 0.5; PF 0.8 held to ±0.75 %). "
-             "See STANDARDS.md for the rows.</p>"]
+             "Rows 16–19 are held to IEC 62053-22 class 0.2S (±0.2 % at PF 1 from 5 % In, ±0.3 % at PF 0.5 "
+             "from 10 % In; In = 200 A), out of sample. See STANDARDS.md for the rows.</p>"]
     parts += _summary_html(runs)
+    parts += _table_html("Class 0.2S, out of sample (rows 16–19): the worst point per row", class_header(runs),
+                         class_rows(runs))
     parts.append("<h2>Error against current</h2>")
     parts += [f"<img src='{esc(p.name)}' alt='{esc(p.stem)}'>" for p in paths["plots"]]
     parts += _points_html(runs)
     parts.append("</body></html>")
     paths["html"].write_text("".join(parts))
     return paths
+
+
+def _table_html(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    esc = html.escape
+    parts = [f"<h2>{esc(title)}</h2><table><tr>"] + [f"<th>{esc(h)}</th>" for h in header] + ["</tr>"]
+    for row in rows:
+        parts.append("<tr>" + "".join(
+            f"<td class='{'fail' if 'FAIL' in c else 'pass' if c.endswith('pass') else 'l'}'>{esc(c)}</td>"
+            for c in row) + "</tr>")
+    return parts + ["</table>"]
 
 
 def _summary_html(runs: Sequence[BenchRun]) -> list[str]:
@@ -502,6 +663,8 @@ def _point_cells(r: PointResult) -> str:
     err = "—" if not math.isfinite(r.error_percent) else f"{r.error_percent:+.4f} %"
     if r.point.kind in ("starting", "creep"):
         err = html.escape(r.note)
+    elif r.point.kind == "run":
+        err = f"{r.error_percent:+.4f} % (whole run)" if math.isfinite(r.error_percent) else "—"
     elif r.point.kind == "derived":
         err = f"{r.percent_registration:.4f} %" if math.isfinite(r.percent_registration) else "—"
     pulses = r.gated_pulses if r.point.kind in ("accuracy", "register") else r.closures
@@ -509,6 +672,9 @@ def _point_cells(r: PointResult) -> str:
 
 
 def _limit_text(point: BenchPoint) -> str:
+    if point.limits == "class02s":
+        return {"accuracy": f"±{point.limit_percent:g} % (0.2S)", "run": f"±{point.limit_percent:g} % (0.2S, run)",
+                "creep": "0 Wh"}.get(point.kind, "")
     if point.kind == "accuracy":
         return f"±{point.limit_percent:g} %"
     return {"starting": "registers", "creep": "≤ 1 pulse", "register": "exact", "derived": "98–102 %"}.get(point.kind, "")
@@ -558,6 +724,39 @@ def _plots(runs: Sequence[BenchRun], out) -> list:
                 ax.set_title(f"the same, zoomed to ±{2 * limit:g} %")
         fig.tight_layout()
         name = f"error_pf_{label.replace(' ', '_').replace('.', '')}.png"
+        fig.savefig(out / name)
+        plt.close(fig)
+        written.append(out / name)
+    return written + _class_plots(runs, out, plt)
+
+
+def _class_plots(runs: Sequence[BenchRun], out, plt) -> list:
+    """Row 16: error [%] against current per power factor, one PNG per line frequency,
+    with the class 0.2S limits as a band."""
+    written = []
+    freqs = sorted({r.point.frequency_hz for run in runs for r in run.results if r.point.row == 16}, reverse=True)
+    for f in freqs:
+        fig, axes = plt.subplots(1, len(CLASS_PFS), figsize=(16.0, 4.0), dpi=100, sharey=True)
+        for ax, (pf, lead) in zip(axes, CLASS_PFS):
+            grid = [a for a in ROW16_AMPS if math.isfinite(class02s_limit(a, pf, lead))]
+            limits = [class02s_limit(a, pf, lead) for a in grid]
+            ax.fill_between(grid, [-x for x in limits], limits, step="post", color="tab:green", alpha=0.12,
+                            label="class 0.2S")
+            for run in runs:
+                pts = sorted((r for r in run.results if r.point.row == 16 and r.point.frequency_hz == f
+                              and r.point.power_factor == pf and r.point.leading == lead
+                              and math.isfinite(r.error_percent)), key=lambda r: r.point.amps)
+                if pts:
+                    ax.plot([r.point.amps for r in pts], [r.error_percent for r in pts], marker="o", label=run.name)
+            ax.set_xscale("log")
+            ax.set_ylim(-1.0, 1.0)
+            ax.set_xlabel("current [A rms]")
+            ax.set_title(f"Row 16, {f:g} Hz, PF {_pf_name(pf, lead)}")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].set_ylabel("registration error [%]")
+        axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        name = f"class02s_{f:g}hz.png"
         fig.savefig(out / name)
         plt.close(fig)
         written.append(out / name)

@@ -3,15 +3,18 @@
 Three things, each from what the meter measures and never from the installation file:
 
 * :func:`check_installation` — the manual's §3.9 "Testing the Installation": supply
-  voltage per leg against the maximum, the Power LED, the reverse phase LED (with its
-  ≥ 1 A rule) and the Load LED's 50 % duty cycle, each a :class:`CheckLine`;
+  voltage per leg against the maximum, the Power LED, the reverse phase LED (not tested
+  below its 1 A) and the Load LED's 50 % duty cycle, each a :class:`CheckLine`;
 * :data:`FAQ_PROBLEMS` and :func:`troubleshoot` — the manual's §5 Troubleshooting/FAQ,
   its four problems and their checklists, quoted word for word, chosen from what a
   person sees;
 * :func:`name_faults` — beyond the manual (S11.3): from per-element fundamental phasors
   (:func:`fundamental_phasors`, a least-squares fit at the tracked line frequency over
-  whole cycles), name the fault, the CT or terminal, a confidence, and the registration
-  it costs.
+  whole cycles), every reading the measurements allow (:mod:`minimeter.lab.faultnaming`):
+  the fault, the CT or terminal, the readings it cannot be told from with the
+  confidence split between them (generation among them), and the registration each
+  costs on the service the legs show. A supply below what the meter tracks is named
+  from the frequency its samples show (:func:`estimate_frequency_hz`).
 
 The meter is fed through :mod:`minimeter.drive` (samples for :func:`measure`, the phasor
 path for :func:`check_installation`). An input the meter flags clipped (its ``clipped``
@@ -35,17 +38,12 @@ import numpy as np
 from minimeter.drive import feed_samples, feed_source
 from minimeter.errors import InvalidSamples
 from minimeter.lab.averaging import average_cycles
+from minimeter.lab.faultnaming import NO_VOLTAGE_V, Finding, explain
 from minimeter.meter.catalog import MeterSpec
 from minimeter.meter.core import FREQUENCY_TOLERANCE, Meter, Update
 from minimeter.meter.snapshot import EventKind
 
 # --------------------------------------------------------------------------- thresholds
-NO_VOLTAGE_V = 20.0            # a terminal below this reads "no voltage" [V rms]
-SIGNIFICANT_A = 0.2            # a current whose angle is judged [A rms]
-SAME_CURRENT_FRACTION = 0.02   # |I1 − I2| below this × max|I|: both CTs on one conductor
-CONE_MARGIN_DEG = 5.0          # slack around the angles a PF ≥ 0.5 load can give
-NETWORK_NEUTRAL_FACTOR = math.sqrt(3) / 2    # a missing neutral on 120/208 V: 104 V per terminal
-FAULT_CONFIDENCE = 0.5         # findings at or above this are faults; below, possibilities
 NOMINAL_FIT_HZ = 60.0          # phasors are fitted at this frequency when none was measured [Hz]
 
 
@@ -127,6 +125,7 @@ class Measurements:
     volts_rms: tuple[float | None, ...] = ()
     amps_rms: tuple[float | None, ...] = ()
     clipped: tuple[ClippedInput, ...] = ()
+    estimated_hz: float | None = None     # the window's frequency from its samples, when the meter tracked none [Hz]
 
     def __post_init__(self) -> None:
         if not self.volts_rms:
@@ -186,8 +185,13 @@ class Measurements:
         beta = self.v2_to_v1_deg
         if beta is not None:
             out.append(f"angle V2–V1 {beta:+.1f}°")
-        out.append("frequency " + (f"— (not measured; phasors fitted at {NOMINAL_FIT_HZ:g} Hz)"
-                                   if self.frequency_hz is None else f"{self.frequency_hz:.2f} Hz"))
+        if self.frequency_hz is not None:
+            out.append(f"frequency {self.frequency_hz:.2f} Hz")
+        elif self.estimated_hz is not None:
+            out.append(f"frequency — (not tracked by the meter; about {self.estimated_hz:.1f} Hz from the samples, "
+                       "phasors fitted there)")
+        else:
+            out.append(f"frequency — (not measured; phasors fitted at {NOMINAL_FIT_HZ:g} Hz)")
         if self.clipped:
             out.append(f"clipped: {', '.join(c.name for c in self.clipped)} at or beyond the meter's input range — "
                        "figures from their samples are withheld, not measured"
@@ -203,6 +207,7 @@ class Measurements:
             "angle_deg": [self.angle_deg(k) for k in range(self.elements)],
             "power_w": [self.power_w(k) for k in range(self.elements)],
             "v2_to_v1_deg": self.v2_to_v1_deg, "frequency_hz": self.frequency_hz,
+            "estimated_hz": self.estimated_hz,
             "clipped": [{"input": c.name, "quantity": c.quantity, "element": c.element, "peak_at_least": c.full_scale}
                         for c in self.clipped],
         }
@@ -230,60 +235,66 @@ def measure(spec: MeterSpec, volts: np.ndarray, amps: np.ndarray, sample_rate_hz
     withheld (see :class:`Measurements`)."""
     v = np.atleast_2d(np.asarray(volts, float))
     a = np.atleast_2d(np.asarray(amps, float))
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(a))):
+        raise InvalidSamples("the window holds samples that are not finite numbers (NaN or infinity)")
     meter = Meter(spec)
-    updates = list(feed_samples(meter, [(v, a)], sample_rate_hz))
+    try:
+        updates = list(feed_samples(meter, [(v, a)], sample_rate_hz))
+    except InvalidSamples:
+        updates = []          # a supply far below what the meter tracks can trip the meter: judged as untracked
     clipped = clipped_inputs(meter, updates)
     averages = average_cycles((u.cycles for u in updates), spec.elements)
+    estimated = None
     if averages.whole_cycles:
         volts_rms, amps_rms = averages.volts_rms, averages.amps_rms
         frequency = averages.frequency_hz
     else:
         volts_rms, amps_rms = np.sqrt(np.mean(v ** 2, axis=1)), np.sqrt(np.mean(a ** 2, axis=1))
         frequency = None
+        estimated = estimate_frequency_hz(v, sample_rate_hz)
     if any(c.quantity == "voltage" for c in clipped):
-        frequency = None
-    f_fit = frequency if frequency is not None else NOMINAL_FIT_HZ
+        frequency = estimated = None
+    f_fit = frequency or estimated or NOMINAL_FIT_HZ
     n = min(v.shape[1], int(round(cycles * sample_rate_hz / f_fit)))
     vz = fundamental_phasors(v[:, -n:], sample_rate_hz, f_fit)
     iz = fundamental_phasors(a[:, -n:], sample_rate_hz, f_fit)
     return Measurements(_withheld([complex(z) for z in vz], "voltage", clipped),
                         _withheld([complex(z) for z in iz], "current", clipped), frequency,
                         _withheld([float(x) for x in volts_rms], "voltage", clipped),
-                        _withheld([float(x) for x in amps_rms], "current", clipped), clipped)
+                        _withheld([float(x) for x in amps_rms], "current", clipped), clipped, estimated)
+
+
+ESTIMATE_RANGE_HZ = (2.0, 400.0)      # frequencies searched when the meter tracks none [Hz]
+
+
+def estimate_frequency_hz(volts: np.ndarray, sample_rate_hz: float) -> float | None:
+    """The frequency of the strongest voltage row [Hz]: the sine (plus DC) that fits it
+    best, searched on a log grid then refined; None when the window holds less than one
+    cycle of it or no voltage (below NO_VOLTAGE_V rms)."""
+    x = volts[int(np.argmax(np.sqrt(np.mean(volts ** 2, axis=1))))]
+    n = x.size
+    if n < 8 or np.sqrt(np.mean(x ** 2)) < NO_VOLTAGE_V:
+        return None
+    t = np.arange(n) / sample_rate_hz
+    lo, hi = ESTIMATE_RANGE_HZ
+    hi = min(hi, 0.45 * sample_rate_hz)
+
+    def misfit(f: float) -> float:
+        w = 2 * math.pi * f * t
+        design = np.column_stack((np.ones(n), np.cos(w), np.sin(w)))
+        return float(np.linalg.lstsq(design, x, rcond=None)[1].sum() if n > 3 else 0.0)
+
+    grid = np.geomspace(lo, hi, 600)
+    best = float(grid[int(np.argmin([misfit(f) for f in grid]))])
+    for _ in range(3):
+        fine = np.linspace(best * 0.985, best * 1.015, 41)
+        best = float(fine[int(np.argmin([misfit(f) for f in fine]))])
+    if best * n / sample_rate_hz < 1.0 or misfit(best) > 0.05 * float(np.sum((x - x.mean()) ** 2)):
+        return None
+    return best
 
 
 # --------------------------------------------------------------------------- findings
-@dataclass(frozen=True)
-class Finding:
-    """A named fault: ``kind`` (one of installation.FAULT_KINDS, or ``'wiring'`` for
-    something odd that is none of them), ``subject`` (CT2, L1, …), a message, a confidence in [0, 1], the percent registration it leaves
-    (None when the measurements cannot tell), and ``alternatives``: other faults that
-    give the very same measurements."""
-
-    kind: str
-    subject: str
-    message: str
-    confidence: float
-    registration_percent: float | None = None
-    alternatives: tuple[str, ...] = ()
-
-    def explains(self, kind: str, subject: str | None = None) -> bool:
-        """Whether this finding names ``kind`` and, when given, ``subject`` — itself or
-        through an alternative (``'kind'`` with this finding's subject, or
-        ``'kind:subject'``)."""
-        candidates = [(self.kind, self.subject)]
-        for alt in self.alternatives:
-            k, _, s = alt.partition(":")
-            candidates.append((k, s or self.subject))
-        return any(k == kind and (subject is None or subject in s) for k, s in candidates)
-
-    def line(self) -> str:
-        share = "" if self.registration_percent is None else f" (registering {self.registration_percent:.0f} % of true consumption)"
-        alts = [" ".join(reversed(a.split(":"))) if ":" in a else f"{self.subject} {a}" for a in self.alternatives]
-        alt = f" [same measurements: {', '.join(alts)}]" if alts else ""
-        return f"{self.message}{share} — confidence {self.confidence:.0%}{alt}"
-
-
 @dataclass(frozen=True)
 class Diagnosis:
     """The findings, most confident first, and the measurements they came from."""
@@ -294,11 +305,12 @@ class Diagnosis:
 
     @property
     def faults(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.confidence >= FAULT_CONFIDENCE)
+        """The findings that are faults: confident, and with no explanation that is not a fault."""
+        return tuple(f for f in self.findings if f.is_fault)
 
     @property
     def possible(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.confidence < FAULT_CONFIDENCE)
+        return tuple(f for f in self.findings if not f.is_fault)
 
     @property
     def top(self) -> Finding | None:
@@ -306,7 +318,7 @@ class Diagnosis:
 
     def as_dict(self) -> dict:
         """Plain values for JSON: the faults, the possibilities, the measurements, the notes."""
-        return {"faults": [f.__dict__ for f in self.faults], "possible": [f.__dict__ for f in self.possible],
+        return {"faults": [f.as_dict() for f in self.faults], "possible": [f.as_dict() for f in self.possible],
                 "measurements": self.measurements.as_dict(), "notes": list(self.notes)}
 
     def lines(self) -> list[str]:
@@ -328,52 +340,53 @@ def _percent(registered_w: float, true_w: float) -> float | None:
     return 100.0 * max(registered_w, 0.0) / true_w
 
 
-def _cone_deg(service: str, k: int) -> tuple[float, float]:
-    """The angles ∠I − ∠V(own leg) loads of PF ≥ 0.5 can give on element k (0-based).
-    Split phase: ±60°. Network 120/208 V: a 208 V load's current in L1 is in phase
-    with V_L1 − V_L2, 30° ahead of V_L1, so L1's currents lie in [−60°, 90°] and L2's
-    in [−90°, 60°]."""
-    if service == "network":
-        return (-60.0, 90.0) if k == 0 else (-90.0, 60.0)
-    return (-60.0, 60.0)
-
-
-def _outside_deg(angle: float, cone: tuple[float, float]) -> float:
-    """How far ``angle`` lies outside ``cone`` [°] (0 inside)."""
-    lo, hi = cone[0] - CONE_MARGIN_DEG, cone[1] + CONE_MARGIN_DEG
-    if lo <= angle <= hi:
-        return 0.0
-    return min(abs(_wrap_deg(angle - lo)), abs(_wrap_deg(angle - hi)))
-
-
-def _looks_reversed(angle: float) -> bool:
-    """A current at (or beyond) 85° from its voltage: its power is about zero or negative."""
-    return math.cos(math.radians(angle)) < math.cos(math.radians(85.0))
-
-
-def _low_pf(k: int, angle: float) -> Finding:
-    """A current 65°–85° from its voltage: power still positive — a very reactive load
-    more likely than a wiring fault."""
-    pf = math.cos(math.radians(angle))
-    return Finding("wiring", f"CT{k + 1}",
-                   f"element {k + 1} angle {angle:+.0f}°: power factor {pf:.2f}, below 0.5 — a very reactive "
-                   f"load, or CT{k + 1} on the wrong leg", 0.4)
-
-
-def name_faults(meas: Measurements, spec: MeterSpec) -> Diagnosis:
-    """Name the installation's faults from the meter's measurements alone (S11.3).
-    With clipped inputs only the ranges are judged: the naming needs the phasors the
-    clipping withholds."""
-    notes = (UNDETECTABLE_NOTE,)
+def name_faults(meas: Measurements, spec: MeterSpec, *, generation: bool | None = None) -> Diagnosis:
+    """Name the installation's faults from the meter's measurements alone (S11.3):
+    every explanation the measurements cannot separate, with the confidence split
+    between them (:mod:`minimeter.lab.faultnaming`). ``generation``: the installer's
+    declaration — True (PV back-feed expected), False (none on the site) or None (not
+    said: reverse power is then "generation, or …"). With clipped inputs only the
+    ranges are judged: the naming needs the phasors the clipping withholds."""
+    notes = [UNDETECTABLE_NOTE]
     if meas.clipped:
         findings = _clipped_findings(meas, spec) + _range_findings(meas, spec)
-        notes = (CLIPPED_NOTE,) + notes
-    elif meas.elements == 1:
-        findings = _single_element(meas, spec)
+        notes.insert(0, CLIPPED_NOTE)
+    elif meas.frequency_hz is None and max(meas.volts_rms) >= NO_VOLTAGE_V and \
+            (meas.estimated_hz is None or meas.estimated_hz < WINDOW_MIN_HZ):
+        findings = [_untracked_finding(meas, spec)]
+    elif max(meas.volts_rms) < NO_VOLTAGE_V:
+        findings = _range_findings(meas, spec, voltages=False) + [_dead_voltage_finding(meas)]
     else:
-        findings = _two_elements(meas, spec)
-    findings.sort(key=lambda f: -f.confidence)
-    return Diagnosis(tuple(findings), meas, notes)
+        registered_w = meas.net_power_w if max(meas.volts_rms) >= spec.supply_min_v else 0.0
+        named, more = explain(meas, spec, registered_w, generation)
+        findings = _range_findings(meas, spec, voltages=False) + named
+        notes = more + notes
+    if generation:
+        notes.append("generation declared: reverse power from PV back-feed is expected, not a fault")
+    findings.sort(key=lambda f: (not f.is_fault, -f.confidence))
+    return Diagnosis(tuple(findings), meas, tuple(notes))
+
+
+def _dead_voltage_finding(meas: Measurements) -> Finding:
+    """No voltage on any terminal: the meter is unpowered."""
+    if meas.elements == 1:
+        return Finding("voltage-open", "L1 or N",
+                       f"no voltage on L1–N ({meas.volts_rms[0]:.1f} V): L1 terminal open or neutral missing "
+                       "(or no supply): meter unpowered", 0.9, 0.0, ("neutral-missing:N", "voltage-open:N"))
+    return Finding("voltage-open", "L1, L2 or N",
+                   "no voltage on L1–N nor L2–N: supply off, or L1 and L2 open, or neutral missing with one line "
+                   "open: meter unpowered", 0.9, 0.0, ("neutral-missing:N",))
+
+
+def _untracked_finding(meas: Measurements, spec: MeterSpec) -> Finding:
+    """Voltage present but no line cycle tracked: the supply's frequency is outside what
+    the meter tracks (its estimate from the samples, when one could be made)."""
+    f = meas.estimated_hz
+    seen = f"about {f:.1f} Hz" if f is not None else "not measurable in the window"
+    return Finding("frequency", "supply",
+                   f"line frequency {seen}: outside what the meter tracks ({WINDOW_MIN_HZ:g} Hz and up; rated "
+                   f"{spec.frequency_min_hz:g}–{spec.frequency_max_hz:g} Hz) — no line cycle measured, the wiring is "
+                   "not judged", 0.95, None)
 
 
 CLIPPED_NOTE = ("wiring not judged: the inputs marked clipped reached the meter's input range, so their rms, "
@@ -400,11 +413,12 @@ def _clipped_findings(meas: Measurements, spec: MeterSpec) -> list[Finding]:
     return out
 
 
-def _range_findings(meas: Measurements, spec: MeterSpec) -> list[Finding]:
-    """Supply voltage, frequency and current against the meter's ratings (S3.4, S8.1),
-    from the figures measured (a withheld one is judged by :func:`_clipped_findings`)."""
+def _range_findings(meas: Measurements, spec: MeterSpec, *, voltages: bool = True) -> list[Finding]:
+    """Supply voltage (unless ``voltages`` is False: the naming judges the supply then,
+    from the service it infers), frequency and current against the meter's ratings (S3.4,
+    S8.1), from the figures measured (a withheld one is judged by :func:`_clipped_findings`)."""
     out = []
-    volts = {k: v for k, v in enumerate(meas.volts_rms) if v is not None}
+    volts = {k: v for k, v in enumerate(meas.volts_rms) if v is not None and voltages}
     live = [k for k, v in volts.items() if v >= NO_VOLTAGE_V]
     if live and len(volts) == meas.elements and max(volts[k] for k in live) < spec.supply_min_v:
         v = max(volts[k] for k in live)
@@ -432,178 +446,6 @@ def _range_findings(meas: Measurements, spec: MeterSpec) -> list[Finding]:
     return out
 
 
-def _single_element(meas: Measurements, spec: MeterSpec) -> list[Finding]:
-    out = _range_findings(meas, spec)
-    if meas.volts_rms[0] < NO_VOLTAGE_V:
-        out.append(Finding("voltage-open", "L1 or N",
-                           f"no voltage on L1–N ({meas.volts_rms[0]:.1f} V): L1 terminal open or neutral missing "
-                           "(or no supply): meter unpowered", 0.9, 0.0, ("neutral-missing:N",)))
-        return out
-    i = abs(meas.amps[0])
-    if i < SIGNIFICANT_A:
-        out.append(Finding("ct-open", "CT1",
-                           f"CT1 reads {i:.2f} A: no load, or CT1 open or shorted", 0.3, None, ("ct-shorted",)))
-        return out
-    a = meas.angle_deg(0)
-    if _outside_deg(a, _cone_deg("split", 0)) > 0 and not _looks_reversed(a):
-        out.append(_low_pf(0, a))
-    elif _outside_deg(a, _cone_deg("split", 0)) > 0:
-        p = meas.power_w(0)
-        conf = 0.9 if math.cos(math.radians(a)) < -0.1 else 0.55
-        out.append(Finding("ct-reversed", "CT1",
-                           f"CT1 reversed: element 1 angle {a:+.0f}°, power {p:+.0f} W", conf,
-                           _percent(p, abs(p))))
-    return out
-
-
-def _two_elements(meas: Measurements, spec: MeterSpec) -> list[Finding]:
-    """A dual-element meter: the supply's ranges, then the voltages (which service, the
-    legs' true voltages), then the currents against their legs' voltages."""
-    out = _range_findings(meas, spec)
-    registered_w = meas.net_power_w if max(meas.volts_rms) >= spec.supply_min_v else 0.0
-    dead = _dead_voltage_findings(meas, registered_w)
-    if dead:
-        return out + dead
-    service, legs, phasing = _voltage_phasing(meas, spec, registered_w)
-    return out + phasing + _current_findings(meas, service, legs, registered_w)
-
-
-def _true_power_w(legs: Sequence[complex], meas: Measurements) -> float:
-    """Σ of each CT's current against its leg's true voltage [W]."""
-    return sum((legs[k] * meas.amps[k].conjugate()).real for k in range(2))
-
-
-def _dead_voltage_findings(meas: Measurements, registered_w: float) -> list[Finding]:
-    """No voltage on one terminal or on both."""
-    live = [abs(v) >= NO_VOLTAGE_V for v in meas.volts]
-    if not any(live):
-        return [Finding("voltage-open", "L1, L2 or N",
-                        "no voltage on L1–N nor L2–N: supply off, or L1 and L2 open, or neutral missing with one line "
-                        "open: meter unpowered", 0.9, 0.0, ("neutral-missing:N",))]
-    if all(live):
-        return []
-    dead = 0 if not live[0] else 1
-    alive = 1 - dead
-    v_true = [None, None]
-    v_true[alive] = meas.volts[alive]
-    v_true[dead] = -meas.volts[alive]                 # assumed split phase
-    return [Finding("voltage-open", f"L{dead + 1}",
-                    f"L{dead + 1} terminal open: L{dead + 1}–N reads {meas.volts_rms[dead]:.1f} V, "
-                    f"element {dead + 1} registers nothing of its {abs(meas.amps[dead]):.1f} A "
-                    "(share estimated assuming a split-phase service)",
-                    0.9, _percent(registered_w, _true_power_w(v_true, meas)))]
-
-
-def _voltage_phasing(meas: Measurements, spec: MeterSpec,
-                     registered_w: float) -> tuple[str, list[complex], list[Finding]]:
-    """From V2–V1: the service ('split' or 'network'), the legs' true voltages as far as
-    they can be told, and the findings on the voltage terminals."""
-    v1, v2 = meas.volts
-    beta = meas.v2_to_v1_deg
-    if abs(beta) >= 160.0:
-        mags = (abs(v1), abs(v2))
-        looks_halved = abs(mags[0] - mags[1]) <= 0.01 * max(mags) and spec.supply_min_v <= max(mags) <= 111.0
-        if not looks_halved:
-            return "split", [v1, v2], []
-        leg1 = v1 / NETWORK_NEUTRAL_FACTOR * cmath.exp(-1j * math.radians(30.0))
-        legs = [leg1, leg1 * cmath.exp(-1j * math.radians(120.0))]
-        return "network", legs, [Finding(
-            "neutral-missing", "N", f"neutral missing: L1–N and L2–N read {mags[0]:.1f} V and {mags[1]:.1f} V, "
-                                    f"exactly opposite (V2–V1 {beta:+.0f}°) — half of 208 V on a 120/208 V network",
-            0.6, _percent(registered_w, _true_power_w(legs, meas)))]
-    if -140.0 <= beta <= -100.0:
-        return "network", [v1, v2], []
-    if 100.0 <= beta <= 140.0:
-        legs = [v2, v1]
-        return "network", legs, [Finding(
-            "l1-l2-swapped", "L1/L2", f"L1 and L2 swapped on the voltage terminals: V2 leads V1 by {beta:.0f}° "
-                                      "(a 120/208 V network's L2 lags L1 by 120°)",
-            0.85, _percent(registered_w, _true_power_w(legs, meas)))]
-    return "split", [v1, v2], [Finding(
-        "wiring", "L1/L2/N", f"unusual voltage phasing: V2–V1 {beta:+.0f}° (expected 180° split phase or "
-                             "−120° network) — check which conductors are landed on L1, L2 and N", 0.5)]
-
-
-def _current_findings(meas: Measurements, service: str, legs: list[complex], registered_w: float) -> list[Finding]:
-    """The currents against their legs' voltages: one CT on the wrong leg, reversed
-    CTs, swapped lines, open CTs, very reactive loads."""
-    angles = [_wrap_deg(_angle_deg(meas.amps[k]) - _angle_deg(legs[k])) if abs(meas.amps[k]) > 0 else None
-              for k in range(2)]
-    sig = [abs(i) >= SIGNIFICANT_A for i in meas.amps]
-    same = _same_current_finding(meas, service, angles, sig, registered_w)
-    if same is not None:
-        return [same]
-    outside = [k for k in range(2) if sig[k] and _outside_deg(angles[k], _cone_deg(service, k)) > 0
-               and _looks_reversed(angles[k])]
-    out = [_low_pf(k, angles[k]) for k in range(2)
-           if sig[k] and k not in outside and _outside_deg(angles[k], _cone_deg(service, k)) > 0]
-    out += _reversed_findings(meas, service, legs, angles, sig, outside, registered_w)
-    return out + _open_ct_findings(meas, sig, outside)
-
-
-def _same_current_finding(meas: Measurements, service: str, angles: list, sig: list[bool],
-                          registered_w: float) -> Finding | None:
-    """Both CTs carry the same current: one of them is on the other leg."""
-    i1, i2 = meas.amps
-    if not (all(sig) and abs(i1 - i2) <= SAME_CURRENT_FRACTION * max(abs(i1), abs(i2))):
-        return None
-    dev = [_outside_deg(angles[k], _cone_deg(service, k)) for k in range(2)]
-    k = 0 if (dev[0], abs(angles[0])) >= (dev[1], abs(angles[1])) else 1
-    other = 1 - k
-    # with only line-to-line loads I_L2 = −I_L1: a reversed CT then reads the other leg's current
-    alternatives = ("ct-reversed",)
-    if dev[k] == 0.0:            # both angles plausible: the other CT on the wrong leg reads the same
-        alternatives += (f"ct-wrong-phase:CT{other + 1}",)
-    return Finding("ct-wrong-phase", f"CT{k + 1}",
-                   f"CT{k + 1} on L{other + 1}: both CTs carry the same current "
-                   f"({abs(meas.amps[k]):.1f} A at the same angle); element {k + 1} angle "
-                   f"{angles[k]:+.0f}°, power {meas.power_w(k):+.0f} W; L{k + 1}'s own current is not measured "
-                   f"(net registered {max(registered_w, 0):.0f} W)",
-                   0.8, None, alternatives)
-
-
-def _reversed_findings(meas: Measurements, service: str, legs: list[complex], angles: list, sig: list[bool],
-                       outside: list[int], registered_w: float) -> list[Finding]:
-    """Currents 85° or more from their legs' voltages: reversed CTs, or swapped lines."""
-    if len(outside) == 2 and service == "split":
-        true_w = -registered_w if registered_w < 0 else sum(abs(meas.power_w(k)) for k in range(2))
-        return [Finding("l1-l2-swapped", "L1/L2",
-                        f"L1 and L2 swapped (or both CTs reversed or exchanged): element angles "
-                        f"{angles[0]:+.0f}° and {angles[1]:+.0f}°, both powers negative",
-                        0.8, _percent(registered_w, true_w), ("ct-reversed:CT1 and CT2", "ct-wrong-phase:CT1 and CT2"))]
-    out = []
-    for k in outside:
-        p_true = [(legs[j] * meas.amps[j].conjugate()).real for j in range(2)]
-        p_true[k] = -p_true[k]
-        conf = 0.9 if math.cos(math.radians(angles[k])) < -0.1 else 0.55
-        # on split phase with no current on the other CT, swapped voltage terminals look the same
-        alternatives = ("l1-l2-swapped:L1/L2",) if service == "split" and not sig[1 - k] else ()
-        out.append(Finding("ct-reversed", f"CT{k + 1}",
-                           f"CT{k + 1} reversed: element {k + 1} angle {angles[k]:+.0f}°, "
-                           f"power {meas.power_w(k):+.0f} W", conf,
-                           _percent(registered_w, sum(p_true)), alternatives))
-    return out
-
-
-def _open_ct_findings(meas: Measurements, sig: list[bool], outside: list[int]) -> list[Finding]:
-    """No current on either CT, or on one while the other carries some."""
-    i1, i2 = meas.amps
-    if not any(sig):
-        return [Finding("ct-open", "CT1 or CT2",
-                        f"neither CT carries current ({abs(i1):.2f} A, {abs(i2):.2f} A): no load, "
-                        "or the CTs open or shorted", 0.3, None, ("ct-shorted",))]
-    if outside:
-        return []
-    out = []
-    for k in range(2):
-        other = 1 - k
-        if abs(meas.amps[other]) >= SIGNIFICANT_A and abs(meas.amps[k]) < max(0.05, 0.01 * abs(meas.amps[other])):
-            out.append(Finding("ct-open", f"CT{k + 1}",
-                               f"CT{k + 1} reads {abs(meas.amps[k]):.2f} A while CT{other + 1} carries "
-                               f"{abs(meas.amps[other]):.1f} A: CT{k + 1} open or shorted — or no load on L{k + 1}",
-                               0.4, None, ("ct-shorted",)))
-    return out
-
 
 # --------------------------------------------------------------------------- diagnosing an installation
 WINDOW_MIN_HZ = 40.0      # windows are sized for the lowest frequency the meter tracks
@@ -620,18 +462,24 @@ def window_samples(source, start_s: float, cycles: int, sample_rate_hz: float) -
 
 
 def diagnose_samples(spec: MeterSpec, volts: np.ndarray, amps: np.ndarray, sample_rate_hz: float,
-                     *, cycles: int = 4) -> Diagnosis:
-    """:func:`measure` then :func:`name_faults`."""
-    return name_faults(measure(spec, volts, amps, sample_rate_hz, cycles=cycles), spec)
+                     *, cycles: int = 4, generation: bool | None = None) -> Diagnosis:
+    """:func:`measure` then :func:`name_faults` (``generation``: the installer's declaration)."""
+    return name_faults(measure(spec, volts, amps, sample_rate_hz, cycles=cycles), spec, generation=generation)
 
 
-def diagnose_installation(installation, *, at_s: float = 0.0, cycles: int = 4,
-                          sample_rate_hz: float = 4000.0) -> Diagnosis:
+_DECLARED = object()
+
+
+def diagnose_installation(installation, *, at_s: float = 0.0, cycles: int = 4, sample_rate_hz: float = 4000.0,
+                          generation: bool | None | object = _DECLARED) -> Diagnosis:
     """Diagnose a simulated installation from the samples its meter sees over a few
-    cycles at ``at_s`` [s] — only the samples reach the naming, never the wiring."""
+    cycles at ``at_s`` [s] — only the samples reach the naming, never the wiring; and
+    the installer's declaration of generation (the installation's ``generation``
+    unless ``generation`` is given)."""
     spec = installation.spec
     volts, amps = window_samples(installation.source(), at_s, cycles, sample_rate_hz)
-    return diagnose_samples(spec, volts, amps, sample_rate_hz, cycles=cycles)
+    declared = installation.generation if generation is _DECLARED else generation
+    return diagnose_samples(spec, volts, amps, sample_rate_hz, cycles=cycles, generation=declared)
 
 
 # --------------------------------------------------------------------------- §3.9 testing
@@ -655,16 +503,18 @@ CHECK_MAX_S = 2 * 3600.0              # simulate at most this long looking for L
 
 @dataclass(frozen=True)
 class CheckLine:
-    """One test of §3.9: PASS/FAIL, the measured value and, on FAIL, the manual's text."""
+    """One test of §3.9: PASS/FAIL, the measured value and, on FAIL, the manual's text;
+    or not tested (``tested`` False: what it needs is missing — the manual's text says what)."""
 
     section: str           # 'Testing Voltage', 'CT Reverse Phase Indicator', 'Load LED'
     test: str
     passed: bool
     measured: str
     instruction: str = ""
+    tested: bool = True
 
     def line(self) -> str:
-        verdict = "PASS" if self.passed else "FAIL"
+        verdict = "PASS" if self.passed else "FAIL" if self.tested else "NOT TESTED"
         text = f"{verdict}  {self.test}: {self.measured}"
         return text if self.passed or not self.instruction else f"{text}\n      manual §3.9: {self.instruction}"
 
@@ -681,7 +531,8 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return all(line.passed for line in self.lines)
+        """No test failed (a test not made is not a failure)."""
+        return all(line.passed or not line.tested for line in self.lines)
 
 
 def load_led_duty(changes: Sequence[tuple[float, bool]], end_s: float) -> tuple[float | None, float | None, float | None]:
@@ -718,23 +569,25 @@ class _Watched:
     load_led_changes: tuple[tuple[float, bool], ...]
     power_led_ever_off: bool
     reached_s: float                              # simulated time [s]
+    net_w_min: float = 0.0                        # lowest per-cycle net power (negative: exporting) [W]
 
 
 def _watch(meter: Meter, source, max_s: float) -> _Watched:
     """Feed ``source`` (:func:`minimeter.drive.feed_source`, phasor path, a minute a
     block) until the Load LED has come on three times after the first minute, or ``max_s``."""
     volts_max = np.zeros(meter.spec.elements)
-    amps_max, power_off, reached = 0.0, False, 0.0
+    amps_max, power_off, reached, net_min = 0.0, False, 0.0, math.inf
     changes: list[tuple[float, bool]] = []
     for update, reached in feed_source(meter, source, max_s, cycles_per_block=int(round(60.0 * source.frequency_hz))):
         if update.cycles.count:
             volts_max = np.maximum(volts_max, update.cycles.volts_rms.max(axis=1))
             amps_max = max(amps_max, float(update.cycles.amps_rms.max()))
+            net_min = min(net_min, float(update.cycles.power_w.sum(axis=0).min()))
         power_off |= any(not ch.state for ch in update.led_changes if ch.led == "power")
         changes += [(ch.time_s, ch.state) for ch in update.led_changes if ch.led == "load"]
         if sum(1 for _, on in changes if on) >= 3 and reached >= 60.0:
             break
-    return _Watched(volts_max, amps_max, tuple(changes), power_off, reached)
+    return _Watched(volts_max, amps_max, tuple(changes), power_off, reached, 0.0 if net_min == math.inf else net_min)
 
 
 def _voltage_lines(spec: MeterSpec, watched: _Watched, leds) -> list[CheckLine]:
@@ -750,36 +603,46 @@ def _voltage_lines(spec: MeterSpec, watched: _Watched, leds) -> list[CheckLine]:
     return lines
 
 
-def _reverse_line(spec: MeterSpec, watched: _Watched, leds) -> CheckLine:
+def _reverse_line(spec: MeterSpec, watched: _Watched, leds, generation: bool | None) -> CheckLine:
+    led = "on" if leds.reverse else "off"
     if watched.amps_max < spec.reverse_led_min_current_a:
         return CheckLine("CT Reverse Phase Indicator", "Reverse phase LED", False,
-                         f"cannot be judged: largest CT current {watched.amps_max:.2f} A, below "
-                         f"{spec.reverse_led_min_current_a:g} A (LED {'on' if leds.reverse else 'off'})",
-                         MANUAL_3_9["reverse-load"])
+                         f"not tested (needs ≥ {spec.reverse_led_min_current_a:g} A): largest CT current "
+                         f"{watched.amps_max:.2f} A (LED {led})", MANUAL_3_9["reverse-load"], tested=False)
+    if generation and leds.reverse and watched.net_w_min < 0:
+        return CheckLine("CT Reverse Phase Indicator", "Reverse phase LED", True,
+                         f"on with {watched.amps_max:.1f} A on a CT while exporting {-watched.net_w_min:.0f} W — "
+                         "expected: generation declared")
     return CheckLine("CT Reverse Phase Indicator", "Reverse phase LED", not leds.reverse,
-                     f"{'on' if leds.reverse else 'off'} with {watched.amps_max:.1f} A on a CT", MANUAL_3_9["reverse-on"])
+                     f"{led} with {watched.amps_max:.1f} A on a CT", MANUAL_3_9["reverse-on"])
 
 
-def _load_line(meter: Meter, watched: _Watched, duty: tuple) -> CheckLine:
+def _load_line(meter: Meter, watched: _Watched, duty: tuple, generation: bool | None) -> CheckLine:
     on_s, off_s, percent = duty
     if percent is None:
         state = "on" if meter.leds.load else "off"
-        return CheckLine("Load LED", "Load LED pulsing at 50 % duty", False,
-                         f"not pulsing in {watched.reached_s / 60:.0f} min (steady {state}, "
-                         f"{meter.watt_hours:.2f} Wh registered)", MANUAL_3_9["load"])
+        seen = f"not pulsing in {watched.reached_s / 60:.0f} min (steady {state}, {meter.watt_hours:.2f} Wh registered)"
+        if generation and watched.net_w_min < 0:
+            return CheckLine("Load LED", "Load LED pulsing at 50 % duty", False,
+                             f"not tested (exporting {-watched.net_w_min:.0f} W, generation declared): {seen}",
+                             MANUAL_3_9["load"], tested=False)
+        return CheckLine("Load LED", "Load LED pulsing at 50 % duty", False, seen, MANUAL_3_9["load"])
     return CheckLine("Load LED", "Load LED pulsing at 50 % duty", abs(percent - 50.0) <= DUTY_TOLERANCE_PERCENT,
                      f"on {_span(on_s)}, off {_span(off_s)} ({percent:.1f} % duty)", MANUAL_3_9["load"])
 
 
 def check_installation(installation, *, max_s: float = CHECK_MAX_S) -> CheckResult:
     """The manual's §3.9 tests on a simulated installation, through the phasor path,
-    long enough to see the Load LED pulse twice (at most ``max_s``)."""
+    long enough to see the Load LED pulse twice (at most ``max_s``). The installation's
+    declared ``generation`` makes a lit reverse phase LED while exporting expected."""
     spec = installation.spec
     meter = Meter(spec)
     watched = _watch(meter, installation.source(), max_s)
     leds = meter.leds
     duty = load_led_duty(watched.load_led_changes, watched.reached_s)
-    lines = _voltage_lines(spec, watched, leds) + [_reverse_line(spec, watched, leds), _load_line(meter, watched, duty)]
+    declared = installation.generation
+    lines = _voltage_lines(spec, watched, leds) + [_reverse_line(spec, watched, leds, declared),
+                                                   _load_line(meter, watched, duty, declared)]
     return CheckResult(tuple(lines), watched.reached_s, leds.power, leds.reverse, duty[2] is not None)
 
 

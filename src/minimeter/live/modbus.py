@@ -23,6 +23,14 @@ TotWh*      0    Wh, acc32 (rolls over after 4.29 GWh)
 Points the meter does not measure (VA, var, line-to-line voltage, phase C) read as
 SunSpec's "not implemented" (0x8000 for int16 and scale factors, 0 for acc32).
 
+Malformed and refused requests (SPEC S15.3) get the Modbus exception codes: a read of
+count 0 or more than 125 registers → 03 (illegal data value); any write (function codes
+5, 6, 15, 16, 22, 23) → 01 (illegal function: this device has nothing writable); an
+address outside the map → 02. Only the server's own unit id (:data:`UNIT_ID`, 1 by
+default) answers; a request to another unit id gets exception 0B (gateway target device
+failed to respond) — *decision*: an immediate answer rather than a client's timeout, as
+a Modbus TCP gateway would give for a device it does not have.
+
 ``Evt`` bits: 2 power failure, 3 under-voltage, 4 low PF, 5 over-current,
 6 over-voltage; OEM bits: 16 reverse phase (the red LED), 17 frequency out of range,
 18 clipped input.
@@ -30,16 +38,20 @@ SunSpec's "not implemented" (0x8000 for int16 and scale factors, 0 for acc32).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import struct
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from minimeter.meter import EventKind
 from minimeter.meter.register import QUANTA_PER_WH
 from minimeter.live.stream import Snapshot
 
 BASE_ADDRESS = 40000
+UNIT_ID = 1
+MAX_READ_COUNT = 125              # registers per read (Modbus application protocol, 6.3)
 NOT_IMPLEMENTED_INT16 = 0x8000
 MODEL_1_LENGTH = 66
 METER_MODEL_LENGTH = 105
@@ -168,8 +180,10 @@ class SunSpecServer:
     always sees one whole snapshot's registers.
     """
 
-    def __init__(self, host: str, port: int, *, serial: str = "MM000001") -> None:
-        self.host, self.port, self.serial = host, int(port), serial
+    def __init__(self, host: str, port: int, *, serial: str = "MM000001", unit_id: int = UNIT_ID) -> None:
+        if not (isinstance(unit_id, int) and 1 <= unit_id <= 247):
+            raise ValueError(f"Modbus unit id must be 1…247, got {unit_id!r}")
+        self.host, self.port, self.serial, self.unit_id = host, int(port), serial, unit_id
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._rendered: tuple[Snapshot | None, list[int] | None] = (None, None)
@@ -207,12 +221,12 @@ class SunSpecServer:
 
         length = 2 + MODEL_1_LENGTH + 2 + METER_MODEL_LENGTH + 2 + 2
         device = SimDevice(
-            id=0,
+            id=self.unit_id,
             simdata=[SimData(BASE_ADDRESS, count=length, values=0, datatype=DataType.REGISTERS, readonly=True)],
             action=self._action,
         )
         try:
-            self._modbus = ModbusTcpServer(device, address=(self.host, self.port))
+            self._modbus = ModbusTcpServer(device, address=(self.host, self.port), custom_pdu=_strict_requests(self.unit_id))
             await self._modbus.serve_forever()
         finally:
             self._ended = True
@@ -235,3 +249,45 @@ class SunSpecServer:
     async def stop(self) -> None:
         if self._modbus is not None:
             await self._modbus.shutdown()
+
+
+def _strict_requests(unit_id: int) -> list:
+    """Request classes for the server's decoder: a request to another unit id answered
+    with exception 0B; reads whose count is outside 1…125 with exception 03 (pymodbus'
+    own decoder drops them and answers a bare exception 01 for function code 0); every
+    write with exception 01."""
+    from pymodbus.constants import ExcCodes  # noqa: PLC0415
+    from pymodbus.pdu import ExceptionResponse  # noqa: PLC0415
+    from pymodbus.pdu.bit_message import (  # noqa: PLC0415
+        ReadCoilsRequest, ReadDiscreteInputsRequest, WriteMultipleCoilsRequest, WriteSingleCoilRequest)
+    from pymodbus.pdu.register_message import (  # noqa: PLC0415
+        MaskWriteRegisterRequest, ReadHoldingRegistersRequest, ReadInputRegistersRequest,
+        ReadWriteMultipleRegistersRequest, WriteMultipleRegistersRequest, WriteSingleRegisterRequest)
+
+    def strict(base: type, refusal: Callable[[Any], Any], decode: Callable[[Any, bytes], None]) -> type:
+        async def datastore_update(self, context, device_id):
+            code = ExcCodes.GATEWAY_NO_RESPONSE if device_id != unit_id else refusal(self)
+            if code is not None:
+                return ExceptionResponse(self.function_code, code)
+            return await base.datastore_update(self, context, device_id)
+
+        return type(f"Strict{base.__name__}", (base,), {"decode": decode, "datastore_update": datastore_update})
+
+    def read_decode(self, data: bytes) -> None:
+        self.address, self.count = struct.unpack(">HH", data[:4])
+
+    def lenient(base: type) -> Callable[[Any, bytes], None]:
+        def decode(self, data: bytes) -> None:
+            with contextlib.suppress(Exception):          # whatever a write says, it is refused
+                base.decode(self, data)
+        return decode
+
+    def bad_count(request: Any) -> Any:
+        return None if 1 <= request.count <= MAX_READ_COUNT else ExcCodes.ILLEGAL_VALUE
+
+    classes = [strict(c, bad_count, read_decode) for c in (ReadHoldingRegistersRequest, ReadInputRegistersRequest)]
+    classes += [strict(c, lambda r: None, c.decode) for c in (ReadCoilsRequest, ReadDiscreteInputsRequest)]
+    classes += [strict(c, lambda r: ExcCodes.ILLEGAL_FUNCTION, lenient(c))
+                for c in (WriteSingleCoilRequest, WriteSingleRegisterRequest, WriteMultipleCoilsRequest,
+                          WriteMultipleRegistersRequest, MaskWriteRegisterRequest, ReadWriteMultipleRegistersRequest)]
+    return classes

@@ -9,9 +9,23 @@ with ``speed = 0``) through :func:`minimeter.drive.feed_cycles`, cut so that eac
 adds at most one Kh = 10 output change (5 Wh). After every such piece, and at least once
 a second, it pushes a :class:`~minimeter.live.stream.Snapshot` marked as a commit point
 to its sinks — the store first, which commits it in one transaction — and in between,
-~10 a second, display snapshots. A crash therefore loses less than one Kh = 10 pulse's
-energy, and a restart continues, bit for bit, from a state the meter really had
+display snapshots. A restart continues, bit for bit, from a state the meter really had
 (:meth:`Meter.restore() <minimeter.meter.Meter.restore>`).
+
+Commits are bounded in rate whatever the load: no two closer than
+:data:`MIN_COMMIT_CYCLES` line cycles — at most 10 a simulated second at 60 Hz, so 10 a
+second for a real-time meter; an accelerated meter whose load asks for more commits than
+the disk gives falls behind the wall clock (nothing is skipped) and stays responsive: the
+lock is held one piece at a time and ``stop`` is honoured between pieces. What a crash
+(``kill -9``) loses, honestly:
+
+- within the meter's rating (110 % of the CT's rating at the highest supply voltage) no
+  Kh = 10 edge comes sooner than 6 cycles after the last, so the spacing never delays a
+  commit: less than one Kh = 10 pulse (5 Wh + one line cycle, S10.1);
+- beyond it — the trainer's loads and faults go up to 4 × the CT's rating at 2 × the
+  highest supply voltage (:func:`check_within_ratings`) — the larger of that and 6 line
+  cycles' energy: still under a pulse for the 7B with 200 A CTs at 800 A, 120 V, 60 Hz
+  (5.9 Wh); at the extreme (400 A CTs at 1600 A and 276 V, 50 Hz) 29 Wh, three pulses.
 
 Sinks are edges that translate (:mod:`minimeter.live.stream`); none reaches back into
 the meter. The register can only be advanced by energy; nothing here writes or resets it.
@@ -46,7 +60,19 @@ KH_TEST_WH = 10.0                 # the test output (S10.1)
 COMMIT_STEP_WH = KH_TEST_WH / 2   # push (and so commit) at each change of the Kh = 10 output: both
 #                                   edges, so a crash loses at most 5 Wh + one line cycle, under one pulse
 COMMIT_EVERY_S = 1.0              # and at least this often [s wall]
+MIN_COMMIT_CYCLES = 6             # and no closer together than this many line cycles: within the
+#                                   rating no Kh = 10 edge comes sooner (the largest meter, 440 A × 2 ×
+#                                   138 V at 50 Hz, registers 0.67 Wh a cycle: 5 Wh take ≥ 7 cycles)
 MAX_CYCLES_PER_BLOCK = 36_000     # 10 minutes of 60 Hz per source call
+MIN_TICK_SIM_S = 1.0              # a paced run feeds at least this much simulated time per wake [s]
+MAX_TICK_S = 5.0                  # and wakes at least this often [s wall] (the panels' clocks)
+LOOK_AHEAD_CYCLES = 3_600         # and looks this far ahead for its next wake [line cycles]
+CT_RATING_FACTOR_MAX = 4.0        # live loads/faults: a CT carries at most 4 × its rating (the largest
+#                                   continuous thermal rating factor of IEEE C57.13)
+SUPPLY_FACTOR_MAX = 2.0           # live voltages: at most 2 × the meter's highest supply voltage (rms)
+MAX_HARMONIC_ORDER = 50           # live loads: harmonics up to the 50th (IEC 61000-4-7's range)
+MAX_LOADS = 64                    # live loads at once
+MAX_FAULTS = 16                   # live faults at once
 HISTORY_STEP_S = 60.0             # chart resolution [s simulated]
 HISTORY_POINTS = 6 * 60           # six hours of chart
 EVENTS_SHOWN = 200
@@ -55,6 +81,41 @@ LED_CHANGES_SHOWN = 200
 
 class ControlError(MinimeterError):
     """A load or fault change that cannot be made."""
+
+
+def _peak(signal: Any) -> float:
+    """An upper bound of ``|signal(t)|``: the sum of its components' peak amplitudes, each
+    at its profile's largest gain (inf for anything not finite)."""
+    total = 0.0
+    for c in signal:
+        gain = max((abs(v) for v in c.gain.values), default=0.0) if c.gain is not None else 1.0
+        total += abs(c.amplitude) * gain
+    return total if math.isfinite(total) else math.inf
+
+
+def check_within_ratings(installation: Any, source: SyntheticSource, spec: Any) -> None:
+    """Refuse (:class:`ControlError`) an installation the live meter cannot carry: more than
+    :data:`MAX_LOADS` loads or :data:`MAX_FAULTS` faults, a harmonic above the
+    :data:`MAX_HARMONIC_ORDER`-th, a CT current above :data:`CT_RATING_FACTOR_MAX` × the
+    CT's rating, or a terminal voltage above :data:`SUPPLY_FACTOR_MAX` × the meter's
+    highest supply voltage (peaks, profiles at their largest)."""
+    loads, faults = tuple(getattr(installation, "loads", ())), tuple(getattr(installation, "faults", ()))
+    if len(loads) > MAX_LOADS or len(faults) > MAX_FAULTS:
+        raise ControlError(f"{len(loads)} loads and {len(faults)} faults: the live meter carries at most "
+                           f"{MAX_LOADS} loads and {MAX_FAULTS} faults")
+    orders = [h.order for load in loads for h in getattr(load, "harmonics", ())]
+    if orders and max(orders) > MAX_HARMONIC_ORDER:
+        raise ControlError(f"harmonic order {max(orders)} is above the {MAX_HARMONIC_ORDER}th")
+    amps_max = CT_RATING_FACTOR_MAX * spec.rated_primary_a
+    volts_max = SUPPLY_FACTOR_MAX * spec.supply_max_v
+    for k in range(source.elements):
+        amps_rms, volts_rms = _peak(source.amps[k]) / math.sqrt(2), _peak(source.volts[k]) / math.sqrt(2)
+        if not amps_rms <= amps_max:
+            raise ControlError(f"CT{k + 1} would read up to {amps_rms:.4g} A rms: beyond {amps_max:g} A "
+                               f"({CT_RATING_FACTOR_MAX:g} × its {spec.rated_primary_a:g} A rating)")
+        if not volts_rms <= volts_max:
+            raise ControlError(f"element {k + 1} would see up to {volts_rms:.4g} V rms: beyond {volts_max:g} V "
+                               f"({SUPPLY_FACTOR_MAX:g} × the meter's {spec.supply_max_v:g} V)")
 
 
 @dataclass
@@ -167,11 +228,16 @@ class LiveMeter:
         self._faults: list[str] = [f.describe() for f in getattr(installation, "faults", ())]
         self._source = installation.source()
         self.frequency_hz = float(self._source.frequency_hz)
-        self._check_source(self._source)
+        self._check_source(installation, self._source)
         cycles_per_day = DAY_S * self.frequency_hz
         self._day_cycles = int(round(cycles_per_day)) if abs(cycles_per_day - round(cycles_per_day)) < 1e-6 else None
         self.meter = Meter(self.spec)
         self._cycle = 0
+        self._last_cut_cycle = -MIN_COMMIT_CYCLES           # the last commit cut [line cycle]
+        self._edge_unstored = False                          # a Kh = 10 edge waiting for its cut
+        self._offset_s = 0.0                                 # simulated − source time of the block [s]
+        self._ahead: tuple | None = None                     # (source, first cycle, block, offset): looked ahead
+        self._sim_now: Any = None                            # a paced run's clock: simulated time now [s]
         self.restored: StoredMeter | None = self._restore(store)
         self.start_time_s = self.time_s
         self.start_state = self.meter.state()
@@ -258,37 +324,52 @@ class LiveMeter:
 
     # ------------------------------------------------------------------ live changes
     def set_installation(self, installation: Any, faults: Sequence[str] | None = None) -> None:
-        """Feed cycles from ``installation``'s source from the current simulated time on."""
+        """Feed cycles from ``installation``'s source from the current simulated time on
+        (checked first: :class:`ControlError` and nothing changes if the meter cannot
+        carry it). During a paced :meth:`run` the meter is first fed, on the old
+        installation, up to the simulated time of the wall clock, then one line cycle of
+        the new one, and a snapshot is published: the change shows at once, not at the
+        runner's next wake."""
         source = installation.source()
-        self._check_source(source)
+        self._check_source(installation, source)
         with self._lock:
+            clock = self._sim_now
+            if clock is not None:
+                self.advance_to(clock())
             self._pending = installation
             if faults is not None:
                 self._faults = list(faults)
+            if clock is not None:
+                self.advance_to(self.time_s + 1.0 / self.frequency_hz)
+                self.publish(commit_point=False)
 
     def add_load(self, load: Any) -> None:
-        inst = self.installation
-        self.set_installation(inst.with_loads(tuple(getattr(inst, "loads", ())) + (load,)))
+        with self._lock:
+            inst = self.installation
+            self.set_installation(inst.with_loads(tuple(getattr(inst, "loads", ())) + (load,)))
 
     def remove_load(self, index: int) -> None:
-        inst = self.installation
-        loads = list(getattr(inst, "loads", ()))
-        if not 0 <= index < len(loads):
-            raise ControlError(f"no load number {index}; there are {len(loads)} (numbered from 0)")
-        del loads[index]
-        self.set_installation(inst.with_loads(tuple(loads)))
+        with self._lock:
+            inst = self.installation
+            loads = list(getattr(inst, "loads", ()))
+            if not 0 <= index < len(loads):
+                raise ControlError(f"no load number {index}; there are {len(loads)} (numbered from 0)")
+            del loads[index]
+            self.set_installation(inst.with_loads(tuple(loads)))
 
     def inject_fault(self, kind: str, **params: Any) -> None:
         """Add a wiring fault (``installation.with_fault``), e.g. ``('ct-reversed', ct='CT2')``."""
         if kind not in FAULT_KINDS:
             raise ControlError(f"unknown fault {kind!r} — known: {', '.join(FAULT_KINDS)}")
-        inst = self.installation.with_fault(kind, **params)
-        self.set_installation(inst, [f.describe() for f in inst.faults])
+        with self._lock:
+            inst = self.installation.with_fault(kind, **params)
+            self.set_installation(inst, [f.describe() for f in inst.faults])
 
     def clear_faults(self) -> None:
-        self.set_installation(self.installation.without_faults(), [])
+        with self._lock:
+            self.set_installation(self.installation.without_faults(), [])
 
-    def _check_source(self, source: SyntheticSource) -> None:
+    def _check_source(self, installation: Any, source: SyntheticSource) -> None:
         if source.elements != self.spec.elements:
             raise ControlError(
                 f"the installation gives {source.elements} element(s); the meter {self.spec.model_number} "
@@ -296,44 +377,97 @@ class LiveMeter:
             )
         if source.frequency_hz != self.frequency_hz:
             raise ControlError("a live change cannot change the line frequency")
+        check_within_ratings(installation, source, self.spec)
 
     # ------------------------------------------------------------------ running
     def run(self, stop: threading.Event, *, hours: float | None = None, until_s: float | None = None,
             publish_every_s: float = 0.1) -> None:
         """Run until ``stop`` is set, ``hours`` of simulated time have passed in this run, or
-        the simulated clock reaches ``until_s`` [s]; publish at least every
-        ``publish_every_s`` [s wall], and once more at the end."""
+        the simulated clock reaches ``until_s`` [s]; publish after every wake (and at each
+        commit point), and once more at the end.
+
+        Paced (``speed > 0``) the runner sleeps between wakes and nothing polls. It looks
+        ahead at the source's next cycles and sleeps until the first that changes what
+        anyone sees — a different power, voltage or current, or a Kh = 10 output edge —
+        but no less than :meth:`tick_s` (``publish_every_s``, or one simulated second if
+        that is longer) and no more than :data:`MAX_TICK_S` [s wall]. A control wakes
+        nothing: it feeds the meter up to the wall clock itself (:meth:`set_installation`)."""
         end_s = math.inf
         if hours:
             end_s = self.time_s + hours * 3600.0
         if until_s is not None:
             end_s = min(end_s, until_s)
         wall0, sim0 = time.monotonic(), self.time_s
+        if self.speed > 0:
+            self._sim_now = lambda: min(end_s, sim0 + (time.monotonic() - wall0) * self.speed)
         self._running = True
         try:
             while not stop.is_set() and self.time_s < end_s - 0.5 / self.frequency_hz:
                 if self.speed > 0:
-                    target = sim0 + (time.monotonic() - wall0) * self.speed
-                else:
-                    target = self.time_s + MAX_CYCLES_PER_BLOCK / self.frequency_hz
-                self.advance_to(min(target, end_s), stop)
+                    self.advance_to(self._sim_now(), stop)
+                    with self._lock:
+                        self.publish(commit_point=time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S)
+                        wake_s = self._next_wake_s(publish_every_s)
+                    stop.wait(max(0.0, wall0 + (min(wake_s, end_s) - sim0) / self.speed - time.monotonic()))
+                    continue
+                self.advance_to(min(self.time_s + MAX_CYCLES_PER_BLOCK / self.frequency_hz, end_s), stop)
                 if time.monotonic() - self._last_push_wall >= publish_every_s:
                     self.publish(commit_point=time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S)
-                if self.speed > 0:
-                    stop.wait(min(0.02, publish_every_s))
         finally:
+            self._sim_now = None
             self._running = False
             self.publish()
+
+    def tick_s(self, publish_every_s: float = 0.1) -> float:
+        """The least wall time between two wakes of a paced run [s] (see :meth:`run`)."""
+        if self.speed <= 0:
+            return 0.0
+        return max(publish_every_s, MIN_TICK_SIM_S / self.speed)
+
+    def _next_wake_s(self, publish_every_s: float) -> float:
+        """The simulated time [s] to wake at: the end of the first cycle ahead that changes
+        what anyone sees, within [tick, MAX_TICK_S] of wall time from now."""
+        least = max(1, math.ceil(self.tick_s(publish_every_s) * self.speed * self.frequency_hz - 1e-9))
+        most = max(least, min(int(MAX_TICK_S * self.speed * self.frequency_hz), LOOK_AHEAD_CYCLES))
+        if least >= most:                                   # fast: the tick is all there is to it
+            return (self._cycle + least) / self.frequency_hz
+        ahead = self._look_ahead(least, most)
+        quiet = ahead.count
+        x = np.vstack((ahead.power_w, ahead.volts_rms, ahead.amps_rms))
+        changed = np.flatnonzero((np.abs(np.diff(x, axis=1)) > 1e-9 * (1.0 + np.abs(x[:, 1:]))).any(axis=0))
+        if changed.size:
+            quiet = int(changed[0]) + 2                       # through the first changed cycle
+        level = np.floor((self.meter.watt_hours + np.cumsum(np.maximum(ahead.net_energy_wh, 0.0))) / COMMIT_STEP_WH)
+        edges = np.flatnonzero(level > math.floor(self.meter.watt_hours / COMMIT_STEP_WH))
+        if edges.size:
+            quiet = min(quiet, int(edges[0]) + 1)             # through the cycle of the next Kh = 10 edge
+        return (self._cycle + min(max(quiet, least), most)) / self.frequency_hz
+
+    def _look_ahead(self, least: int, most: int) -> CycleBlock:
+        """The source's next cycles: what is left of the last look ahead if that is at
+        least ``least``, else ``most`` of them (fewer at the end of a day), kept for
+        :meth:`_block` to feed without computing them again."""
+        self._apply_pending()
+        ahead = self._ahead
+        if ahead is not None and ahead[0] is self._source and 0 <= self._cycle - ahead[1] <= ahead[2].count - least:
+            return self._block(self._cycle, ahead[2].count - (self._cycle - ahead[1]))
+        if self._day_cycles:
+            most = min(most, self._day_cycles - self._cycle % self._day_cycles)
+        block = self._block(self._cycle, most)
+        self._ahead = (self._source, self._cycle, block, self._offset_s)
+        return block
 
     def advance_to(self, target_s: float, stop: threading.Event | None = None) -> None:
         """Feed every whole line cycle that ends by ``target_s`` [s simulated]."""
         last = int(math.floor(target_s * self.frequency_hz + 1e-6))
         while self._cycle < last and not (stop is not None and stop.is_set()):
-            self._apply_pending()
-            count = min(last - self._cycle, MAX_CYCLES_PER_BLOCK)
-            if self._day_cycles:
-                count = min(count, self._day_cycles - self._cycle % self._day_cycles)
-            self._feed(self._block(self._cycle, count))
+            with self._lock:
+                self._apply_pending()
+                count = min(last - self._cycle, MAX_CYCLES_PER_BLOCK)
+                if self._day_cycles:
+                    count = min(count, self._day_cycles - self._cycle % self._day_cycles)
+                first, block = self._cycle, self._block(self._cycle, count)
+            self._feed(first, block, stop)
 
     def _apply_pending(self) -> None:
         with self._lock:
@@ -343,57 +477,92 @@ class LiveMeter:
             self._source = self._installation.source()
 
     def _block(self, first: int, count: int) -> CycleBlock:
+        ahead = self._ahead
+        if ahead is not None and ahead[0] is self._source and 0 <= first - ahead[1] <= ahead[2].count - count:
+            self._offset_s = ahead[3]
+            a = first - ahead[1]
+            return ahead[2] if (a, count) == (0, ahead[2].count) else ahead[2].slice(a, a + count)
         if not self._day_cycles:
-            block = self._source.cycle_block(first, count)
-            self._account(block, 0.0)
-            return block
+            self._offset_s = 0.0
+            return self._source.cycle_block(first, count)
         day, within = divmod(first, self._day_cycles)
         block = self._source.cycle_block(within, count)
-        offset = day * DAY_S
-        self._account(block, offset)
+        self._offset_s = offset = day * DAY_S
         return replace(block, start_s=block.start_s + offset)
 
-    def _account(self, block: CycleBlock, offset_s: float) -> None:
+    def _account(self, piece: CycleBlock, offset_s: float) -> None:
         """Remember which source fed which simulated stretch (for the analytic energy)."""
-        if not block.count:
+        if not piece.count:
             return
-        t0, t1 = float(block.start_s[0]), float(block.end_s[-1])
+        t0, t1 = float(piece.start_s[0]) - offset_s, float(piece.end_s[-1]) - offset_s
         seg = self._segments[-1] if self._segments else None
         if seg is not None and seg.source is self._source and seg.offset_s == offset_s and abs(seg.end_s - t0) < 1e-6:
             seg.end_s = t1
         else:
             self._segments.append(_Segment(self._source, t0, t1, offset_s))
 
-    def _feed(self, block: CycleBlock) -> None:
-        """Feed ``block`` through :func:`minimeter.drive.feed_cycles` in pieces, publishing
-        after each piece that ends at a change of the Kh = 10 output (and at least every
-        :data:`COMMIT_EVERY_S`): no more than half a pulse's energy is ever unstored. The
-        meter, the clock and the tally change together, under the lock."""
-        pieces, at_cut = self._pieces(block)
+    def _feed(self, first: int, block: CycleBlock, stop: threading.Event | None = None) -> None:
+        """Feed ``block`` (from line cycle ``first``) through
+        :func:`minimeter.drive.feed_cycles` in pieces, publishing (committing) after each
+        piece that ends at a change of the Kh = 10 output and at least every
+        :data:`COMMIT_EVERY_S`. The meter, the clock and the tally change together, under
+        the lock, one piece at a time (controls and readers wait for one piece at most);
+        if another thread fed the meter meanwhile (a control), the rest of the block is
+        left for the caller to recompute; ``stop`` is honoured between pieces."""
+        offset_s = self._offset_s
         with self._lock:
-            for piece, cut, update in zip(pieces, at_cut, feed_cycles(self.meter, pieces, close=False)):
-                self._cycle += piece.count
-                self.cycles_fed += piece.count
-                self._tally.absorb(update, piece)
+            if self._cycle != first:
+                return
+            pieces, at_cut, edge_left = self._pieces(block)
+        for piece, cut in zip(pieces, at_cut):
+            with self._lock:
+                if self._cycle != first:
+                    self._edge_unstored = True                  # (at most one commit early)
+                    return
+                for update in feed_cycles(self.meter, [piece], close=False):
+                    self._cycle += piece.count
+                    self.cycles_fed += piece.count
+                    self._tally.absorb(update, piece)
+                    self._account(piece, offset_s)
+                first = self._cycle
+                if cut:
+                    self._last_cut_cycle = self._cycle
                 if cut or time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S:
                     self.publish()
+            if stop is not None and stop.is_set():
+                self._edge_unstored = True
+                return
+        self._edge_unstored = edge_left
 
-    def _pieces(self, block: CycleBlock) -> tuple[list[CycleBlock], list[bool]]:
+    def _pieces(self, block: CycleBlock) -> tuple[list[CycleBlock], list[bool], bool]:
         """``block`` cut after each cycle where the register may pass a multiple of 5 Wh
-        (each cycle's positive net energy is an upper bound of what it registers), and
-        whether each piece ends at such a cut."""
+        (each cycle's positive net energy is an upper bound of what it registers), but no
+        two cuts closer than :data:`MIN_COMMIT_CYCLES` (within the meter's rating they never
+        are); whether each piece ends at such a cut, and whether an edge is left for a
+        later block to cut."""
         forward = np.maximum(block.net_energy_wh, 0.0)
         e0 = self.meter.watt_hours
         level = np.floor((e0 + np.cumsum(forward)) / COMMIT_STEP_WH)
         ends = np.flatnonzero(np.diff(np.concatenate(([math.floor(e0 / COMMIT_STEP_WH)], level))) > 0) + 1
-        cuts = set(ends.tolist())
+        cuts: list[int] = []
+        last = self._last_cut_cycle - self._cycle              # the last cut, relative to this block
+        edge_left = False
+        for end in ([1] if self._edge_unstored else []) + ends.tolist():
+            if end <= last:
+                continue                                        # stored by a deferred cut
+            at = max(end, last + MIN_COMMIT_CYCLES)
+            if at > block.count:
+                edge_left = True                                # cut in a later block
+                break
+            cuts.append(at)
+            last = at
         pieces, at_cut, lo = [], [], 0
-        for hi in sorted(cuts | {block.count}):
+        for hi in cuts + ([block.count] if not cuts or cuts[-1] != block.count else []):
             if hi > lo:
                 pieces.append(block if (lo, hi) == (0, block.count) else block.slice(lo, hi))
                 at_cut.append(hi in cuts)
                 lo = hi
-        return pieces, at_cut
+        return pieces, at_cut, edge_left
 
     # ------------------------------------------------------------------ summary
     def analytic(self) -> tuple[np.ndarray, float]:

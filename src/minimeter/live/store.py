@@ -6,7 +6,8 @@ a crash (``kill -9``) loses only what happened after the last commit. The store 
 each :class:`~minimeter.live.stream.Snapshot` pushed to it that is a commit point, and
 the runner makes one at each change of the Kh = 10 output (each closure and each
 opening, every 5 Wh) and at least once a second, so a crash loses less than one Kh = 10
-pulse's energy (S10.1).
+pulse's energy within the meter's rating (S10.1; beyond it, at most 6 line cycles'
+energy: see :mod:`minimeter.live.runner`).
 
 What it keeps of the meter is the meter's own :class:`~minimeter.meter.MeterSnapshot`
 (as its ``as_dict()`` JSON: exact integers of any size — the register outgrows int64
@@ -26,6 +27,15 @@ Tables (schema 2)
 ``events``     the event log: simulated time [s], kind (an :class:`~minimeter.meter.EventKind`
                string), raised/cleared, element, value, message.
 
+One writer per store (S10.2): :meth:`Store.open` takes an exclusive ``flock`` on a lock
+file beside the database (``meter.sqlite3.lock``), held until :meth:`Store.close` or the
+end of the process (``kill -9`` releases it too); a second writer on the same store is
+refused at once with :class:`StoreLocked` while the first goes on. Readers
+(``minimeter export``: :func:`open_existing`) take no lock — WAL lets them read a store
+being written. A damaged or tampered store (a meter row whose fields are not what this
+module wrote, a snapshot that is not valid JSON, a file that is not SQLite) is a
+:class:`StoreError` when it is opened or read, never a traceback.
+
 A schema-1 store (minimeter 0.1: register, reverse register and lifetime closures, no
 LED, output or condition state) is migrated when opened: the meter continues from its
 registers and closures as that version restarted it — unpowered, outputs open, until
@@ -36,11 +46,18 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, TextIO
+from typing import Callable, Iterable, Sequence, TextIO, TypeVar
+
+try:
+    import fcntl
+except ImportError:                 # not POSIX: no writer's lock there (a documented limit)
+    fcntl = None  # type: ignore[assignment]
 
 from minimeter.errors import MinimeterError
 from minimeter.meter import Event, EventKind, MeterSnapshot
@@ -49,6 +66,7 @@ from minimeter.meter.snapshot import InvalidSnapshot
 from minimeter.live.stream import IntervalRow, Snapshot
 
 SCHEMA_VERSION = 2
+_T = TypeVar("_T")
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -91,6 +109,10 @@ class StoreError(MinimeterError):
     """A store that cannot be opened or does not belong to this meter."""
 
 
+class StoreLocked(StoreError):
+    """Another live meter is writing this store (S10.2)."""
+
+
 class RegisterWentBackwards(StoreError):
     """A commit that would store a register lower than the stored one (S5.2)."""
 
@@ -111,17 +133,20 @@ class Store:
     >>> store = Store.open("meter.sqlite3")      # doctest: +SKIP
     """
 
-    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: str, lock_fd: int | None = None) -> None:
         self._connection = connection
         self.path = path
+        self._lock_fd = lock_fd
         self._events: list[Event] = []                              # pushed, not committed yet
         self._intervals: dict[tuple[float, int], IntervalRow] = {}
 
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path, *, writer: bool = True) -> "Store":
         """Open (or create) the store at ``path`` in WAL mode with synchronous writes;
-        a schema-1 store is migrated (see the module's docstring)."""
+        a schema-1 store is migrated (see the module's docstring). A ``writer`` holds the
+        store's lock until :meth:`close` (:class:`StoreLocked` if another one holds it)."""
         path = str(path)
+        lock_fd = None
         if path != ":memory:":
             parent = Path(path).expanduser().resolve().parent
             try:
@@ -129,24 +154,20 @@ class Store:
             except OSError as exc:
                 raise StoreError(f"cannot create the store's folder {parent}: {exc.strerror}") from None
             path = str(Path(path).expanduser())
-        db = None
+            lock_fd = _lock(path) if writer else None
         try:
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if path != ":memory:" and str(mode).lower() != "wal":
-                raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
-            db.execute("PRAGMA synchronous=FULL")
-            _prepare_schema(db, path)
-        except (sqlite3.DatabaseError, StoreError) as exc:
-            if db is not None:
-                db.close()
-            if isinstance(exc, StoreError):
-                raise
-            raise StoreError(f"{path} is not a usable minimeter store: {exc}") from None
-        return cls(db, path)
+            return cls(_connect(path), path, lock_fd)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
 
     def close(self) -> None:
+        """Close the database and release the writer's lock."""
         self._connection.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def journal_mode(self) -> str:
         """SQLite's journal mode for this store: ``'wal'`` (``'memory'`` for ``:memory:``)."""
@@ -159,17 +180,37 @@ class Store:
     # ------------------------------------------------------------------ reading
     def load(self) -> StoredMeter | None:
         """The stored meter, or None for a new store."""
+        return self._reading("the stored meter", self._load)
+
+    def _load(self) -> StoredMeter | None:
         row = self._connection.execute(
-            "SELECT snapshot_json, cycle_index, time_s, saved_at_unix FROM meter WHERE id = 1").fetchone()
+            "SELECT snapshot_json, cycle_index, time_s, saved_at_unix, register_quanta FROM meter WHERE id = 1"
+        ).fetchone()
         if row is None:
             return None
+        snapshot = MeterSnapshot.from_dict(json.loads(row[0]))
+        stored = StoredMeter(snapshot, _exact_int(row[1]), float(row[2]), float(row[3]))
+        if _exact_int(row[4]) != snapshot.register_quanta:
+            raise ValueError(f"register_quanta {row[4]!r} is not the snapshot's register {snapshot.register_quanta}")
+        if stored.cycle_index < 0 or not (math.isfinite(stored.time_s) and stored.time_s >= 0):
+            raise ValueError(f"clock (cycle {stored.cycle_index}, {stored.time_s} s) is not a time ≥ 0")
+        return stored
+
+    def _reading(self, what: str, read: Callable[[], _T]) -> _T:
+        """``read()``, any damage found in the store a :class:`StoreError` naming it."""
         try:
-            snapshot = MeterSnapshot.from_dict(json.loads(row[0]))
-        except (ValueError, InvalidSnapshot) as exc:
-            raise StoreError(f"{self.path}: the stored meter cannot be read ({exc}); use another --db file") from None
-        return StoredMeter(snapshot, int(row[1]), float(row[2]), float(row[3]))
+            return read()
+        except StoreError:
+            raise
+        except (sqlite3.DatabaseError, ValueError, TypeError, KeyError, OverflowError, RecursionError,
+                InvalidSnapshot) as exc:
+            raise StoreError(f"{self.path} is damaged: {what} cannot be read ({exc}); "
+                             "use another --db file") from None
 
     def intervals(self) -> list[IntervalRow]:
+        return self._reading("the interval data", self._intervals_rows)
+
+    def _intervals_rows(self) -> list[IntervalRow]:
         rows = self._connection.execute(
             "SELECT start_s, element, energy_wh, covered_s FROM intervals ORDER BY start_s, element"
         ).fetchall()
@@ -177,6 +218,9 @@ class Store:
 
     def events(self, limit: int | None = None) -> list[Event]:
         """The event log, oldest first (the last ``limit`` only, if given)."""
+        return self._reading("the event log", lambda: self._event_rows(limit))
+
+    def _event_rows(self, limit: int | None) -> list[Event]:
         if limit is None:
             rows = self._connection.execute(
                 "SELECT time_s, kind, active, element, value, message FROM events ORDER BY id").fetchall()
@@ -189,7 +233,8 @@ class Store:
 
     def event_counts(self) -> dict[EventKind, int]:
         """Raised events per kind, over the whole log."""
-        rows = self._connection.execute("SELECT kind, COUNT(*) FROM events WHERE active = 1 GROUP BY kind").fetchall()
+        rows = self._reading("the event log", lambda: self._connection.execute(
+            "SELECT kind, COUNT(*) FROM events WHERE active = 1 GROUP BY kind").fetchall())
         return {self._kind(k): int(n) for k, n in rows}
 
     def _kind(self, text: str) -> EventKind:
@@ -246,7 +291,7 @@ class Store:
         meter = stored.meter
         if row[0] != meter.model_number:
             raise StoreError(f"{self.path} holds a {row[0]} meter, not a {meter.model_number}; use another --db file")
-        if int(row[1]) > meter.register_quanta:
+        if self._reading("the stored register", lambda: _exact_int(row[1])) > meter.register_quanta:
             raise RegisterWentBackwards(
                 f"refusing to store a register of {watt_hours(meter.register_quanta):.6f} Wh below the stored "
                 f"{watt_hours(int(row[1])):.6f} Wh (S5.2: the register never decreases)"
@@ -275,10 +320,59 @@ class Store:
 
 
 def open_existing(path: str | Path) -> Store:
-    """Open a store that must already exist (for ``minimeter export``)."""
+    """Open a store that must already exist, to read it (``minimeter export``): no
+    writer's lock, so it can be read while a meter runs on it."""
     if not Path(path).expanduser().is_file():
         raise StoreError(f"no store at {path} — run `minimeter run --db {path}` first")
-    return Store.open(path)
+    return Store.open(path, writer=False)
+
+
+def _exact_int(value: object) -> int:
+    """An integer column as this module writes it (an int, or a decimal string for the
+    registers, which outgrow SQLite's int64); ValueError for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{value!r} is not an integer")
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        raise ValueError(f"{value!r} is not an integer")
+    return int(value)
+
+
+def _lock(path: str) -> int | None:
+    """Take the writer's lock of the store at ``path`` (an exclusive, non-blocking flock
+    on ``path + '.lock'``); its file descriptor, to close to release it."""
+    if fcntl is None:
+        return None
+    lock_path = path + ".lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store's lock file {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StoreLocked(f"{path} is in use by another running meter (S10.2: one writer per store); "
+                          "stop it first, or give this one another --db file") from None
+    return fd
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """The store's connection: WAL, synchronous writes, schema ready."""
+    db = None
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if path != ":memory:" and str(mode).lower() != "wal":
+            raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
+        db.execute("PRAGMA synchronous=FULL")
+        _prepare_schema(db, path)
+    except (sqlite3.DatabaseError, StoreError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        if db is not None:
+            db.close()
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"{path} is not a usable minimeter store: {exc}") from None
+    return db
 
 
 # --------------------------------------------------------------------------- schema

@@ -149,6 +149,9 @@ def _parse_rating(ct_rating: str | float, catalog: Catalog) -> tuple[str, float,
     raise InvalidOption(f"CT rating {ct_rating!r} is not offered — valid ratings: {', '.join(valid)}")
 
 
+MAX_CT_RATIO = 1e5     # decision (SPEC S15.1): primary amperes per secondary ampere, 10 kA : 0.1 A
+
+
 def _parse_ratio(ct_ratio: str | float | None) -> float | None:
     if ct_ratio is None:
         return None
@@ -164,8 +167,11 @@ def _parse_ratio(ct_ratio: str | float | None) -> float | None:
             f"CT ratio {ct_ratio!r} is not a ratio — give 'primary:secondary' such as '200:0.1', "
             "or the number of primary amperes per secondary ampere"
         ) from None
-    if not math.isfinite(ratio) or ratio <= 0:
-        raise InvalidOption(f"CT ratio {ct_ratio!r} must be positive and finite")
+    if not math.isfinite(ratio) or not 0 < ratio <= MAX_CT_RATIO:
+        raise InvalidOption(
+            f"CT ratio {ct_ratio!r} must be positive and at most {MAX_CT_RATIO:g} "
+            "(a 10 kA primary on a 0.1 A secondary)"
+        )
     return ratio
 
 

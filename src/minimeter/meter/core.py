@@ -14,29 +14,64 @@ events are judged once per line cycle, vectorised over the cycles of a chunk.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from minimeter.meter.catalog import MeterSpec, meter_spec
-from minimeter.errors import InvalidSamples, MinimeterError
-from minimeter.meter.metrology import CycleBlock, LineCycleState, measure_chunk
+from minimeter.errors import InvalidOption, InvalidSamples, MinimeterError
+from minimeter.meter.metrology import SECONDS_PER_HOUR, CycleBlock, LineCycleState, measure_chunk
 from minimeter.meter.outputs import Transition, find_transitions, output_state
-from minimeter.meter.register import QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
+from minimeter.meter.register import MAX_CYCLE_WH, QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
 from minimeter.meter.snapshot import EventKind, InvalidSnapshot, MeterSnapshot
 
 _MAX_CYCLES_PER_STEP = 1 << 20      # cycles judged at once (also bounded so int64 sums of quanta cannot overflow)
 FREQUENCY_TOLERANCE = 0.02          # ±2 % around 50–60 Hz before a frequency event (49.0–61.2 Hz)
 REVERSE_DEADBAND_W = 1.0            # |net P| below this is not "negative" for the reverse LED
 # Decisions: a meter must work at its rated limits, but a per-cycle rms scatters around a
-# supply held exactly at 102 V or 138 V, and around a load of exactly the starting current.
-# So the supply is judged out of range only beyond a ±0.5 % band outside 102–138 V (the
-# meter's own voltage tolerance), and the starting current is detected at 80 % of its
-# rating (0.16 A on a 200 A meter that must start at 0.2 A; creep noise stays far below).
+# supply held exactly at 102 V or 138 V. So the supply is judged out of range only beyond a
+# ±0.5 % band outside 102–138 V (the meter's own voltage tolerance).
 SUPPLY_TOLERANCE = 0.005
-STARTING_DETECT_FRACTION = 0.8
+# Starting current (S4.5; decision, issue 16): judged per element on the *active* current
+# |P| / V — the part of the current in step with the voltage — smoothed over cycles
+# (y += α (x − y), α = 1/8: about 8 cycles), or on one cycle when that cycle alone is
+# twice the threshold (a real load starts at once). ADC noise and offset are not in step
+# with the voltage: with the 'typical' front end's 0.15 A rms noise and 0.9 A offset
+# the smoothed active current of an open CT scatters by σ ≈ 0.007 A at 2 kHz (0.014 A at
+# 500 Hz), where the rms current judged before (0.15–0.92 A) sat at or above the threshold. The
+# threshold is 90 % of the starting current (0.18 A on 200 A): so that 0.2 A registers
+# through a front end reading up to 3 % low (the 'typical' CT uncalibrated) with the
+# smoothed estimate's noise (σ ≈ 0.005 A at 4 kHz) 2.8 σ clear. SPEC S4.5's "nothing below
+# the starting current" therefore holds below 90 % of it; a real load between 90 and 100 %
+# may register — this replaces the 80 % band on rms current.
+STARTING_DETECT_FRACTION = 0.9
+STARTING_SMOOTHING = 1 / 8
+SMOOTHING_MEMORY = 512              # cycles: (7/8)^512 < 2⁻⁹⁸
+# Hysteresis of the threshold events (S8.1): a condition raised beyond its limit clears
+# only once back inside by this band, so a quantity held at a limit raises one event.
+PF_CLEAR_BAND = 0.02                # low PF clears at |PF| ≥ 0.5 · 1.02
+CURRENT_CLEAR_BAND = 0.02           # over-current clears at ≤ 98 % of the maximum
+FREQUENCY_CLEAR_BAND = 0.01         # clears within 50 · 0.99 – 60 · 1.01 Hz
+# Low PF is judged where the element's rms current is in the manual's accuracy range
+# (from 1 % of rating, 2 A on 200 A: ten times the starting current), so a front end's
+# offset on an open CT (0.9 A rms on 'typical') is not read as a load of PF ≈ 0.
+LOW_PF_MIN_CURRENT_FACTOR = 10.0
+# S4.8: a partial cycle whose rms reaches 10 % of the lowest supply is partly alive (the
+# supply went or came back inside it) and is judged on the whole cycle beside it.
+ALIVE_FRACTION = 0.1
+
+# The stated bounds of the Meter API (SPEC S15.1; the table in the Meter's docstring and
+# the README). Beyond them a call raises InvalidOption / InvalidSamples naming the input.
+MIN_SAMPLE_RATE_HZ = 500.0          # ≥ 7 samples in a 65 Hz cycle (S4.7's accuracy needs ≥ 2 kHz)
+MAX_SAMPLE_RATE_HZ = 10e6
+TRACKING_MIN_HZ_BOUNDS = (1.0, 45.0)    # below 45 Hz (S4.7's lowest line frequency), above DC
+MAX_REGISTER_WH = 1e12              # 1 TWh: over a century at the largest meter's ceiling
+MAX_REVERSE_DEADBAND_W = 1000.0
+INPUT_CEILING_MULTIPLE = 10.0       # samples beyond 10 × the default full scale are not a front end's
+MAX_CYCLE_S = 3600.0                # a per-cycle quantity's duration (phasor path): hour-long aggregates at most
 
 
 @dataclass(frozen=True)
@@ -86,33 +121,193 @@ def _carry_forward(code: np.ndarray, initial: bool) -> np.ndarray:
     """Per-cycle states from codes 1 (on), 0 (off), -1 (keep the last state)."""
     if code.size == 0:
         return code.astype(bool)
+    if not (code == (0 if initial else 1)).any():          # never leaves the initial state
+        return np.full(code.size, initial)
     idx = np.where(code >= 0, np.arange(code.size), -1)
     np.maximum.accumulate(idx, out=idx)
     return np.where(idx >= 0, code[np.maximum(idx, 0)] == 1, initial)
 
 
-def _judged_rms(values: np.ndarray, short: np.ndarray, last: np.ndarray | None) -> np.ndarray:
-    """The rms values the supply and current limits are judged on: a short partial
-    cycle (a fragment at the stream's edge) takes the values of the cycle before it —
-    or, at the very start, of the first whole cycle after it — since the rms of a
-    fragment of a sine says little about the supply."""
-    if not short.any():
-        return values
-    m = short.size
-    prev = np.where(~short, np.arange(m), -1)
-    np.maximum.accumulate(prev, out=prev)
-    nxt = np.where(~short, np.arange(m), m)
-    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
-    out = values.copy()
-    has_prev = prev >= 0
-    out[:, has_prev] = values[:, prev[has_prev]]
-    lead = ~has_prev
-    if last is not None:
-        out[:, lead] = last[:, None]
-    else:
-        use_next = lead & (nxt < m)
-        out[:, use_next] = values[:, nxt[use_next]]
-    return out
+@dataclass(frozen=True)
+class _Judgement:
+    """What the limits are judged on, per cycle (S4.8): the rms values and active power,
+    whether they are a neighbour's, and whether the supply stayed up with no zero crossing
+    for 1/tracking_min_hz (a frequency below it)."""
+
+    volts: np.ndarray      # (e, m) [V]
+    amps: np.ndarray       # (e, m) [A]
+    power: np.ndarray      # (e, m) [W]
+    borrowed: np.ndarray   # (m,) bool: a partial cycle judged on the whole cycle beside it
+    slow: np.ndarray       # (m,) bool
+
+    def slice(self, lo: int, hi: int) -> "_Judgement":
+        return _Judgement(self.volts[:, lo:hi], self.amps[:, lo:hi], self.power[:, lo:hi],
+                          self.borrowed[lo:hi], self.slow[lo:hi])
+
+
+def _judge(block: CycleBlock, prev_whole: np.ndarray | None, *, stream_start: bool,
+           final: bool, alive_v: float, powered_v: float, long_s: float) -> _Judgement:
+    """The values each cycle is judged on (SPEC S4.8). A whole cycle: its own. A partial
+    cycle (cut at the stream's edge, or where no zero crossing came in time) that is
+    partly alive (rms ≥ ``alive_v``), or is the stream's first or last fragment, takes
+    the values of the whole cycle beside it — the one before, else the one after — so
+    the cycle in which the supply goes or comes back is judged on the supply's own
+    voltage, not on a fragment diluted by the dead part: its energy (nothing flows while
+    the voltage is 0) is registered in full. Otherwise a partial cycle is judged on its
+    own. ``prev_whole``: (3e,) Vrms, Irms, P of the cycle before the block, if it was whole."""
+    m, e = block.count, block.elements
+    whole = ~block.partial
+    own = np.concatenate((block.volts_rms, block.amps_rms, block.power_w))
+    before = np.concatenate((own[:, :1] if prev_whole is None else prev_whole[:, None], own[:, :-1]), axis=1)
+    prev_is_whole = np.concatenate(([prev_whole is not None], whole[:-1]))
+    next_is_whole = np.concatenate((whole[1:], [False]))
+    edge = np.zeros(m, bool)
+    edge[0] |= stream_start
+    edge[-1] |= final
+    own_max = block.volts_rms.max(axis=0)
+    borrow = block.partial & (edge | (own_max >= alive_v))
+    use_prev = borrow & prev_is_whole
+    use_next = borrow & ~use_prev & next_is_whole
+    judged = own.copy()
+    judged[:, use_prev] = before[:, use_prev]
+    nxt = np.flatnonzero(use_next)
+    judged[:, nxt] = own[:, nxt + 1]
+    own_up = own_max >= powered_v
+    slow = block.partial & (block.duration_s >= long_s) & own_up & np.concatenate((own_up[1:], [False]))
+    return _Judgement(judged[:e], judged[e:2 * e], judged[2 * e:], use_prev | use_next, slow)
+
+
+def _smoothed(x: np.ndarray, start: np.ndarray | None, alpha: float, run: int = 256) -> np.ndarray:
+    """Exponential smoothing along the cycles of ``x`` (e, m): y_k = y_{k-1} + α (x_k − y_{k-1}),
+    from y_{-1} = ``start`` (or x_0). Vectorised in runs of ``run`` cycles, where
+    y_k = r^(k+1) y_{-1} + α r^k Σ_{j≤k} x_j r^(-j), r = 1 − α (r^-run stays small)."""
+    m = x.shape[1]
+    y = np.empty_like(x)
+    prev = x[:, 0].copy() if start is None else np.array(start, float)
+    r = 1.0 - alpha
+    powers = r ** np.arange(run)                  # r^0 … r^(run-1)
+    for lo in range(0, m, run):
+        seg = x[:, lo:lo + run]
+        p = powers[:seg.shape[1]]
+        y[:, lo:lo + seg.shape[1]] = r * p * prev[:, None] + alpha * p * np.cumsum(seg / p, axis=1)
+        prev = y[:, lo + seg.shape[1] - 1]
+    return y
+
+
+def _joined(first: CycleBlock, second: CycleBlock) -> CycleBlock:
+    """Two consecutive blocks as one."""
+    if not first.count:
+        return second
+    cat = lambda f: np.concatenate((getattr(first, f), getattr(second, f)), axis=-1)     # noqa: E731
+    return CycleBlock(*(cat(f.name) for f in dataclasses.fields(CycleBlock)))
+
+
+def _finite_floats(value: Any, count: int) -> bool:
+    """Whether ``value`` is a tuple of ``count`` finite real numbers."""
+    return (isinstance(value, tuple) and len(value) == count
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value))
+
+
+def _prev_whole_of(snapshot: MeterSnapshot) -> np.ndarray | None:
+    """The whole cycle before the next one a snapshot carries (older snapshots: no power, so none)."""
+    parts = (snapshot.judged_volts, snapshot.judged_amps, snapshot.judged_power_w)
+    return None if any(p is None for p in parts) else np.array([x for p in parts for x in p], float)
+
+
+def _cycle_values(block: CycleBlock) -> tuple[float, ...]:
+    """A one-cycle block as plain floats (a snapshot carries the cycle held back)."""
+    head = (block.start_s[0], block.duration_s[0], block.frequency_hz[0], float(block.partial[0]))
+    rows = (block.power_w, block.energy_wh, block.volts_rms, block.amps_rms)
+    return tuple(float(x) for x in head) + tuple(float(x) for r in rows for x in r[:, 0])
+
+
+def _cycle_from_values(values: tuple[float, ...], elements: int) -> CycleBlock:
+    head = [np.array([values[k]]) for k in range(3)]
+    rows = np.array(values[4:], float).reshape(4, elements, 1)
+    return CycleBlock(*head, np.array([bool(values[3])]), *rows)
+
+
+def _real_number(name: str, value: Any, lo: float, hi: float, unit: str, *,
+                 lo_open: bool = False, error: type[MinimeterError] = InvalidOption) -> float:
+    """``value`` as a float if it is a real number in [lo, hi] (or (lo, hi]), else ``error``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise error(f"{name} must be a real number [{unit}], got {value!r}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not (math.isfinite(x) and (x > lo if lo_open else x >= lo) and x <= hi):
+        raise error(f"{name} must be {'>' if lo_open else '≥'} {lo:g} and ≤ {hi:g} {unit}, got {value!r}")
+    return x
+
+
+def _check_samples(name: str, x: np.ndarray, ceiling: float, unit: str) -> None:
+    """Every sample of ``x`` (e, n) finite and within ±``ceiling``, else InvalidSamples
+    naming the first bad sample (S8.2, S15.1)."""
+    if x.size == 0:
+        return
+    peak = np.maximum(x.max(axis=1), -x.min(axis=1))     # NaN propagates
+    if np.all(peak <= ceiling):
+        return
+    ch = int(np.flatnonzero(~(peak <= ceiling))[0])
+    bad = ~np.isfinite(x[ch])
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise InvalidSamples(f"{name}[{ch}] has a non-finite sample ({x[ch, k]}) at index {k} of this chunk; "
+                             "nothing from the chunk was registered")
+    k = int(np.argmax(np.abs(x[ch]) > ceiling))
+    raise InvalidSamples(
+        f"{name}[{ch}] sample {x[ch, k]:.6g} {unit} at index {k} is beyond the meter's input ceiling "
+        f"±{ceiling:.6g} {unit} ({INPUT_CEILING_MULTIPLE:g} × full scale); nothing from the chunk was registered"
+    )
+
+
+def _real_array(name: str, x: Any) -> np.ndarray:
+    """``x`` as a float array if it holds real numbers (bool, int, float); complex,
+    object and text arrays are refused, never cut to a part of them."""
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        raise InvalidSamples(f"{name} must be an array of real samples") from None
+    if arr.dtype.kind not in "biuf":
+        what = "complex" if arr.dtype.kind == "c" else f"{arr.dtype} (not real numbers)"
+        raise InvalidSamples(f"{name} must be real samples, got a {what} array; nothing registered")
+    return arr.astype(float, copy=False)
+
+
+def _zero_width_defined(block: CycleBlock) -> CycleBlock:
+    """A cycle the metrology cut to zero width (a forced cut landing on the interpolated
+    crossing) holds no time and, to rounding, no energy: under half a register quantum it
+    registers nothing, so it is dropped (if it held more, it stays with power and rms 0,
+    not 0/0)."""
+    empty = block.duration_s <= 0
+    if not empty.any():
+        return block
+    nothing = np.abs(block.net_energy_wh) * QUANTA_PER_WH < 0.5
+    keep = np.flatnonzero(~(empty & nothing))
+    block = CycleBlock(*(np.take(getattr(block, f.name), keep, axis=-1) for f in dataclasses.fields(CycleBlock)))
+    empty = block.duration_s <= 0
+    zero = lambda x: np.where(empty, 0.0, x)     # noqa: E731
+    return replace(block, power_w=zero(block.power_w), volts_rms=zero(block.volts_rms), amps_rms=zero(block.amps_rms))
+
+
+def _starting_quanta(register_wh: Any, register_quanta: Any) -> int:
+    """The register a new meter starts from, exactly [quanta] (bounds: see :class:`Meter`)."""
+    if register_quanta is None:
+        return int(round(_real_number("register_wh", register_wh, 0.0, MAX_REGISTER_WH, "Wh") * QUANTA_PER_WH))
+    top = int(MAX_REGISTER_WH) * QUANTA_PER_WH
+    if isinstance(register_quanta, bool) or not isinstance(register_quanta, (int, np.integer)) \
+            or not 0 <= int(register_quanta) <= top:
+        raise InvalidOption(f"register_quanta must be an integer from 0 to {top} (1e12 Wh), got {register_quanta!r}")
+    return int(register_quanta)
+
+
+def _hysteresis(beyond: np.ndarray, back: np.ndarray, judged: np.ndarray | None = None) -> np.ndarray:
+    """Per-cycle codes for :func:`_carry_forward`: 1 beyond the limit, 0 back inside the
+    clearing band, -1 (keep) in between or where not judged — one event for a quantity
+    held at its limit (S8.1)."""
+    code = np.where(beyond, 1, np.where(back, 0, -1))
+    return code if judged is None else np.where(judged, code, -1)
 
 
 def _flips(states: np.ndarray, initial: bool) -> np.ndarray:
@@ -133,7 +328,8 @@ class Meter:
     register_quanta : the same, exactly, as :attr:`register_quanta` stored it (wins over
         ``register_wh``)
     hysteresis_v : depth below zero that arms the next zero crossing [V]
-    tracking_min_hz : lowest line frequency tracked [Hz]
+    tracking_min_hz : lowest line frequency tracked [Hz]; a powered supply with no zero
+        crossing for ``1 / tracking_min_hz`` raises a frequency event (S8.1)
     reverse_deadband_w : net power closer to zero than this is not "reverse" [W]
     full_scale_v, full_scale_a : the input range; samples at or beyond it are flagged
         as clipped [V], [A primary]. Defaults: 1.5 × 138 V × √2 and 2 × 110 % × √2 of
@@ -142,6 +338,35 @@ class Meter:
         are measured: an object with ``initial_state(elements, sample_rate_hz)`` and
         ``apply(volts, amps, sample_rate_hz, state) -> (volts, amps, state)``, pure
         (it returns a new state and leaves its inputs alone). See :mod:`minimeter.sources.frontend`.
+
+    Bounds (SPEC S15.1). Every keyword and every argument of :meth:`feed` and
+    :meth:`feed_cycles` is checked here, once; beyond its bound the call raises
+    :class:`~minimeter.errors.InvalidOption` (keywords) or
+    :class:`~minimeter.errors.InvalidSamples` (feeds) naming the input and the bound,
+    and changes nothing (S15.2). Numbers are real (``bool``, ``str`` and complex refused).
+
+    ==================== =====================================================================
+    register_wh          0 … 1e12 Wh (``register_quanta``: an int, 0 … 1e12 · 2⁴⁰)
+    hysteresis_v         0 … ½ · √2 · 102 V (half the lowest powered peak, 72.1 V)
+    tracking_min_hz      1 … 45 Hz
+    reverse_deadband_w   0 … 1000 W
+    full_scale_v, _a     > 0 and ≤ the input ceiling
+    input ceiling        10 × the default full scale: 2927 V; 6223 A on a 200 A meter
+                         (:attr:`input_ceiling_v`, :attr:`input_ceiling_a`)
+    sample_rate_hz       500 Hz … 10 MHz, one rate per stream
+    volts, amps          real, finite, (elements, n), equal lengths, |x| ≤ the ceiling (amps
+                         after ``amps_are='secondary'`` × CT ratio; again after calibration)
+    amps_are             'primary' or 'secondary'
+    per-cycle (phasor)   a CycleBlock of this meter's elements; finite; 0 < duration ≤ 3600 s;
+                         start ≥ 0; 0 ≤ Vrms ≤ ceiling V; 0 ≤ Irms ≤ ceiling A; frequency
+                         NaN (partial) or > 0; per element |P| and |E|/duration ≤ ceiling V ×
+                         ceiling A; |net E| ≤ 2²² Wh in one cycle (the register's int64 step)
+    ==================== =====================================================================
+
+    So the energy the meter can be handed is at most ``ceiling V × ceiling A × elements``
+    per second of the stream (3.6·10⁷ W on a 200 A two-element meter), and the output
+    transitions one feed creates at most that energy ÷ (Kh/2) per output: memory grows with
+    the length of the stream fed, never with an absurd value.
     """
 
     def __init__(
@@ -157,20 +382,28 @@ class Meter:
         full_scale_a: float | None = None,
         calibration: Any = None,
     ) -> None:
-        if not math.isfinite(register_wh) or register_wh < 0:
-            raise MinimeterError(f"register_wh must be a finite, non-negative energy, got {register_wh!r}")
+        if not isinstance(spec, MeterSpec):
+            raise InvalidOption(f"a Meter takes a MeterSpec (minimeter.meter.catalog.meter_spec), not a {type(spec).__name__}")
         self.spec = spec
-        self.hysteresis_v = float(hysteresis_v)
-        self.tracking_min_hz = float(tracking_min_hz)
-        self.reverse_deadband_w = float(reverse_deadband_w)
+        self.hysteresis_v = _real_number("hysteresis_v", hysteresis_v, 0.0, 0.5 * math.sqrt(2) * spec.supply_min_v, "V")
+        self.tracking_min_hz = _real_number("tracking_min_hz", tracking_min_hz, *TRACKING_MIN_HZ_BOUNDS, "Hz")
+        self.reverse_deadband_w = _real_number("reverse_deadband_w", reverse_deadband_w, 0.0, MAX_REVERSE_DEADBAND_W, "W")
         self.supply_low_v = spec.supply_min_v * (1 - SUPPLY_TOLERANCE)     # below: unpowered
         self.supply_high_v = spec.supply_max_v * (1 + SUPPLY_TOLERANCE)    # above: over-voltage
         self.starting_detect_a = spec.starting_current_a * STARTING_DETECT_FRACTION
-        self.full_scale_v = float(full_scale_v or 1.5 * spec.supply_max_v * math.sqrt(2))
-        self.full_scale_a = float(full_scale_a or 2.0 * spec.max_primary_a * math.sqrt(2))
-        if register_quanta is not None and (int(register_quanta) != register_quanta or register_quanta < 0):
-            raise MinimeterError(f"register_quanta must be a non-negative integer, got {register_quanta!r}")
-        self._quanta = int(register_quanta) if register_quanta is not None else int(round(register_wh * QUANTA_PER_WH))
+        default_v = 1.5 * spec.supply_max_v * math.sqrt(2)
+        default_a = 2.0 * spec.max_primary_a * math.sqrt(2)
+        self.input_ceiling_v = INPUT_CEILING_MULTIPLE * default_v     # [V peak]
+        self.input_ceiling_a = INPUT_CEILING_MULTIPLE * default_a     # [A peak, primary]
+        self.full_scale_v = default_v if full_scale_v is None else _real_number(
+            "full_scale_v", full_scale_v, 0.0, self.input_ceiling_v, "V peak", lo_open=True)
+        self.full_scale_a = default_a if full_scale_a is None else _real_number(
+            "full_scale_a", full_scale_a, 0.0, self.input_ceiling_a, "A peak", lo_open=True)
+        self._quanta = _starting_quanta(register_wh, register_quanta)
+        if calibration is not None and not (callable(getattr(calibration, "initial_state", None))
+                                            and callable(getattr(calibration, "apply", None))):
+            raise InvalidOption("calibration must have initial_state(elements, sample_rate_hz) and "
+                                f"apply(volts, amps, sample_rate_hz, state); got a {type(calibration).__name__}")
         self._reverse_quanta = 0
         self._outputs: dict[str, int] = {str(kh): kh for kh in spec.outputs_wh}
         if spec.counter_kh_wh:
@@ -179,12 +412,13 @@ class Meter:
         self._closures = {name: 0 for name in self._outputs}
         self._leds = LedStates()
         self._powered = False
-        self._judged_volts: np.ndarray | None = None   # last rms values judged, per element
-        self._judged_amps: np.ndarray | None = None
+        self._prev_whole: np.ndarray | None = None     # (3e,) Vrms, Irms, P of the last cycle registered, if whole
         self._active: set[tuple[EventKind, int | None]] = set()     # event conditions now raised
         self.calibration = calibration
         self._calibration_state: Any = None
         self._stream: LineCycleState | None = None
+        self._pending: CycleBlock | None = None    # a partial cycle held back for the one after it (S4.8)
+        self._active_amps: np.ndarray | None = None     # smoothed active current per element [A] (S4.5)
         self._mode: str | None = None          # 'samples' or 'cycles'
         self._closed = False
         self._time_s = 0.0
@@ -275,6 +509,7 @@ class Meter:
         """A frozen snapshot of everything this meter carries between calls (exact
         registers, lifetime closures, output and LED states, active conditions, the
         open line cycle, the calibration's state, the clock)."""
+        e = self.spec.elements
         return MeterSnapshot(
             model_number=self.spec.model_number,
             register_quanta=self._quanta,
@@ -284,44 +519,116 @@ class Meter:
             power_led=self._leds.power, load_led=self._leds.load, reverse_led=self._leds.reverse,
             powered=self._powered,
             active=tuple(sorted(self._active, key=lambda key: (key[0].value, key[1] or 0))),
-            judged_volts=None if self._judged_volts is None else tuple(float(x) for x in self._judged_volts),
-            judged_amps=None if self._judged_amps is None else tuple(float(x) for x in self._judged_amps),
+            judged_volts=None if self._prev_whole is None else tuple(float(x) for x in self._prev_whole[:e]),
+            judged_amps=None if self._prev_whole is None else tuple(float(x) for x in self._prev_whole[e:2 * e]),
+            judged_power_w=None if self._prev_whole is None else tuple(float(x) for x in self._prev_whole[2 * e:]),
             time_s=self._time_s,
             mode=self._mode,
             closed=self._closed,
             stream=self._stream,
             calibration_state=self._calibration_state,
+            pending_cycle=None if self._pending is None else _cycle_values(self._pending),
+            active_amps=None if self._active_amps is None else tuple(float(x) for x in self._active_amps),
         )
 
     def restore(self, snapshot: MeterSnapshot) -> None:
         """Continue from ``snapshot`` (of a meter of the same model), bit for bit: the
-        next feed gives what the snapshotted meter's next feed would have given."""
+        next feed gives what the snapshotted meter's next feed would have given. A
+        snapshot that does not fit raises :class:`InvalidSnapshot` and changes nothing."""
+        self._check_snapshot(snapshot)
+        self._load(snapshot)
+
+    def _check_snapshot(self, snapshot: Any) -> None:
         if not isinstance(snapshot, MeterSnapshot):
             raise InvalidSnapshot(f"restore takes a MeterSnapshot, not a {type(snapshot).__name__}")
         if snapshot.model_number != self.spec.model_number:
             raise InvalidSnapshot(f"the snapshot is of a {snapshot.model_number}; this meter is a {self.spec.model_number}")
-        if set(dict(snapshot.closures)) != set(self._outputs) or set(dict(snapshot.outputs_on)) != set(self._outputs):
+        names = set(self._outputs)
+        try:
+            closures, outputs_on = dict(snapshot.closures), dict(snapshot.outputs_on)
+            for kind, element in snapshot.active:
+                EventKind(kind)
+                if element is not None and not (isinstance(element, int) and 1 <= element <= self.spec.elements):
+                    raise ValueError(f"element {element!r}")
+        except (TypeError, ValueError) as exc:
+            raise InvalidSnapshot(f"the snapshot's outputs or conditions are malformed: {exc}") from None
+        if set(closures) != names or set(outputs_on) != names:
             raise InvalidSnapshot(f"the snapshot's outputs differ from the {self.spec.model_number}'s: {', '.join(self._outputs)}")
-        if snapshot.register_quanta < 0 or snapshot.reverse_quanta < 0:
-            raise InvalidSnapshot("a snapshot's registers cannot be negative")
+        counts = [snapshot.register_quanta, snapshot.reverse_quanta, *closures.values()]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+            raise InvalidSnapshot("a snapshot's registers and closures must be non-negative integers")
+        if snapshot.mode not in (None, "samples", "cycles"):
+            raise InvalidSnapshot(f"the snapshot's mode {snapshot.mode!r} is not 'samples', 'cycles' or None")
+        if not (isinstance(snapshot.time_s, (int, float)) and not isinstance(snapshot.time_s, bool) and math.isfinite(snapshot.time_s) and snapshot.time_s >= 0):
+            raise InvalidSnapshot(f"the snapshot's time {snapshot.time_s!r} is not a finite, non-negative number of seconds")
+        e = self.spec.elements
+        for name in ("judged_volts", "judged_amps", "judged_power_w", "active_amps"):
+            value = getattr(snapshot, name)
+            if value is not None and not _finite_floats(value, e):
+                raise InvalidSnapshot(f"the snapshot's {name} must be None or {e} finite numbers")
+        flags = (snapshot.power_led, snapshot.load_led, snapshot.reverse_led, snapshot.powered, snapshot.closed)
+        if not all(isinstance(flag, (bool, np.bool_)) for flag in flags):
+            raise InvalidSnapshot("the snapshot's LED, powered and closed flags must be booleans")
         if (snapshot.stream is not None) != (snapshot.mode == "samples"):
             raise InvalidSnapshot("the snapshot's open line cycle does not match its mode")
+        if snapshot.stream is not None:
+            self._check_stream(snapshot.stream)
         if snapshot.calibration_state is not None and self.calibration is None:
             raise InvalidSnapshot("the snapshot is of a calibrated meter; give this meter the same calibration")
-        self._quanta = int(snapshot.register_quanta)
-        self._reverse_quanta = int(snapshot.reverse_quanta)
-        self._closures = {name: int(n) for name, n in snapshot.closures}
-        self._output_on = {name: bool(on) for name, on in snapshot.outputs_on}
-        self._leds = LedStates(snapshot.power_led, snapshot.load_led, snapshot.reverse_led)
-        self._powered = bool(snapshot.powered)
-        self._active = {(EventKind(kind), element) for kind, element in snapshot.active}
-        self._judged_volts = None if snapshot.judged_volts is None else np.array(snapshot.judged_volts, float)
-        self._judged_amps = None if snapshot.judged_amps is None else np.array(snapshot.judged_amps, float)
-        self._time_s = float(snapshot.time_s)
-        self._mode = snapshot.mode
-        self._closed = bool(snapshot.closed)
-        self._stream = snapshot.stream
-        self._calibration_state = snapshot.calibration_state
+        pending = snapshot.pending_cycle
+        if pending is not None and not (isinstance(pending, tuple) and len(pending) == 4 + 4 * e
+                                        and _finite_floats(pending[:2], 2) and _finite_floats(pending[3:], 1 + 4 * e)
+                                        and pending[1] > 0):
+            raise InvalidSnapshot(f"the snapshot's held-back cycle must be {4 + 4 * e} numbers (finite but its frequency)")
+
+    def _check_stream(self, stream: Any) -> None:
+        """The open line cycle a snapshot carries: this meter's elements, a rate within
+        bounds, finite samples of matching shapes."""
+        e = self.spec.elements
+        ok = (isinstance(stream, LineCycleState) and stream.elements == e
+              and MIN_SAMPLE_RATE_HZ <= stream.sample_rate_hz <= MAX_SAMPLE_RATE_HZ
+              and np.shape(stream.tail_volts) == np.shape(stream.tail_amps)
+              and np.ndim(stream.tail_volts) == 2 and np.shape(stream.tail_volts)[0] == e
+              and np.shape(stream.tail_start_share) == (3 * e,)
+              and np.isfinite(stream.tail_volts).all() and np.isfinite(stream.tail_amps).all())
+        if not ok:
+            raise InvalidSnapshot(f"the snapshot's open line cycle is not a {e}-element stream of finite samples "
+                                  f"at {MIN_SAMPLE_RATE_HZ:g} Hz – {MAX_SAMPLE_RATE_HZ:g} Hz")
+
+    def _load(self, snapshot: MeterSnapshot) -> None:
+        """Take every value of a checked snapshot (built first, then assigned)."""
+        values = dict(
+            _quanta=int(snapshot.register_quanta),
+            _reverse_quanta=int(snapshot.reverse_quanta),
+            _closures={name: int(n) for name, n in snapshot.closures},
+            _output_on={name: bool(on) for name, on in snapshot.outputs_on},
+            _leds=LedStates(bool(snapshot.power_led), bool(snapshot.load_led), bool(snapshot.reverse_led)),
+            _powered=bool(snapshot.powered),
+            _active={(EventKind(kind), element) for kind, element in snapshot.active},
+            _prev_whole=_prev_whole_of(snapshot),
+            _time_s=float(snapshot.time_s),
+            _mode=snapshot.mode,
+            _closed=bool(snapshot.closed),
+            _stream=snapshot.stream,
+            _calibration_state=snapshot.calibration_state,
+            _pending=None if snapshot.pending_cycle is None else _cycle_from_values(snapshot.pending_cycle, self.spec.elements),
+            _active_amps=None if snapshot.active_amps is None else np.array(snapshot.active_amps, float),
+        )
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def _commit(self, block: CycleBlock, events: list[Event], *, final: bool = False, **changes: Any) -> Update:
+        """Apply ``changes`` (private attributes: the stream, the mode, …) and register
+        ``block``, all or nothing: whatever fails on the way, the meter is left exactly
+        as before the call (S15.2)."""
+        before = self.state()
+        try:
+            for name, value in changes.items():
+                setattr(self, name, value)
+            return self._process(block, events, final)
+        except BaseException:
+            self._load(before)
+            raise
 
     # ----------------------------------------------------------------- feeding it
     def feed(
@@ -341,7 +648,8 @@ class Meter:
             by the spec's CT ratio)
         sample_rate_hz : the uniform sample rate [Hz]; the same for the whole stream
 
-        Bad input raises :class:`InvalidSamples` and leaves the meter untouched.
+        Bad input (see the bounds in :class:`Meter`) raises :class:`InvalidSamples` and
+        leaves the meter untouched: everything is computed first, the state committed last.
         """
         self._check_open("samples")
         v, a, fs = self._validated(volts, amps, sample_rate_hz, amps_are)
@@ -356,44 +664,35 @@ class Meter:
             if calibration_state is None:
                 calibration_state = self.calibration.initial_state(self.spec.elements, fs)
             v, a, calibration_state = self.calibration.apply(v, a, fs, calibration_state)
-        block, new_state = measure_chunk(
-            v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz
-        )
-        self._reject_non_finite(block, new_state, v, a)
+            _check_samples("calibrated volts", np.asarray(v, float), self.input_ceiling_v, "V")
+            _check_samples("calibrated amps", np.asarray(a, float), self.input_ceiling_a, "A")
+        with np.errstate(invalid="ignore", divide="ignore"):     # zero-width cycles: see _zero_width_defined
+            block, new_state = measure_chunk(
+                v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz
+            )
         clipped = self._clipping_events(v, a, state)
-        self._stream = new_state
-        self._calibration_state = calibration_state
-        return self._process(block, list(clipped))
+        return self._commit(_zero_width_defined(block), clipped, _mode="samples", _stream=new_state,
+                            _calibration_state=calibration_state)
 
     def feed_cycles(self, block: CycleBlock) -> Update:
-        """Register per-cycle quantities directly (the phasor path)."""
+        """Register per-cycle quantities directly (the phasor path); bounds: see :class:`Meter`."""
         self._check_open("cycles")
-        if block.elements != self.spec.elements:
-            raise InvalidSamples(
-                f"{self.spec.prefix} has {self.spec.elements} element(s); the cycles carry {block.elements}"
-            )
-        finite = [np.isfinite(x).all() for x in (block.power_w, block.energy_wh, block.volts_rms,
-                                                   block.amps_rms, block.duration_s, block.start_s)]
-        if not all(finite):
-            raise InvalidSamples("per-cycle quantities contain NaN or infinite values; nothing registered")
-        if block.count and (block.duration_s <= 0).any():
-            raise InvalidSamples("per-cycle durations must be positive; nothing registered")
-        return self._process(block, [])
+        self._check_cycles(block)
+        return self._commit(block, [], _mode="cycles")
 
     def close(self) -> Update:
         """End the stream: the trailing partial cycle is measured and registered."""
         if self._closed:
             raise MinimeterError("the meter is already closed")
-        self._closed = True
         if self._stream is None or self._stream.tail_volts.shape[1] == 0:
-            return self._process(CycleBlock.empty(self.spec.elements), [])
+            return self._commit(CycleBlock.empty(self.spec.elements), [], final=True, _closed=True)
         e = self.spec.elements
         empty = np.zeros((e, 0))
-        block, self._stream = measure_chunk(
+        block, stream = measure_chunk(
             empty, empty, self._stream, hysteresis_v=self.hysteresis_v,
             tracking_min_hz=self.tracking_min_hz, final=True,
         )
-        return self._process(block, [])
+        return self._commit(_zero_width_defined(block), [], final=True, _closed=True, _stream=stream)
 
     # ----------------------------------------------------------------- validation
     def _check_open(self, mode: str) -> None:
@@ -403,22 +702,16 @@ class Meter:
             raise MinimeterError(
                 f"this meter is fed {self._mode}; it cannot also be fed {mode} (one timeline per meter)"
             )
-        self._mode = mode
 
-    def _validated(self, volts: Any, amps: Any, sample_rate_hz: Any, amps_are: str):
-        try:
-            fs = float(sample_rate_hz)
-        except (TypeError, ValueError):
-            raise InvalidSamples(f"sample rate must be a number of hertz, got {sample_rate_hz!r}") from None
-        if not math.isfinite(fs) or fs <= 0:
-            raise InvalidSamples(f"sample rate must be positive and finite, got {sample_rate_hz!r} Hz")
+    def _validated(self, volts: Any, amps: Any, sample_rate_hz: Any, amps_are: Any):
+        fs = _real_number("sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ, "Hz",
+                          error=InvalidSamples)
+        if not isinstance(amps_are, str) or amps_are not in ("primary", "secondary"):
+            raise InvalidSamples(f"amps_are must be 'primary' or 'secondary', got {amps_are!r}")
         e = self.spec.elements
         arrays = []
         for name, x in (("volts", volts), ("amps", amps)):
-            try:
-                arr = np.asarray(x, dtype=float)
-            except (TypeError, ValueError):
-                raise InvalidSamples(f"{name} must be numeric samples") from None
+            arr = _real_array(name, x)
             if arr.ndim == 1 and e == 1:
                 arr = arr[np.newaxis, :]
             if arr.ndim != 2 or arr.shape[0] != e:
@@ -433,26 +726,50 @@ class Meter:
                 f"mismatched lengths: volts has {v.shape[1]} samples per channel, amps has {a.shape[1]}"
             )
         if amps_are == "secondary":
+            _check_samples("amps (secondary)", a, self.input_ceiling_a / self.spec.ct_ratio, "A")
             a = a * self.spec.ct_ratio
-        elif amps_are != "primary":
-            raise InvalidSamples(f"amps_are must be 'primary' or 'secondary', got {amps_are!r}")
+        _check_samples("volts", v, self.input_ceiling_v, "V")
+        _check_samples("amps", a, self.input_ceiling_a, "A")
         return v, a, fs
 
-    def _reject_non_finite(self, block: CycleBlock, state: LineCycleState, v, a) -> None:
-        """NaN/inf anywhere shows in the sums of v² or i² of its cycle, or in the tail."""
-        sums_ok = np.isfinite(block.volts_rms).all() and np.isfinite(block.amps_rms).all()
-        tail_ok = np.isfinite(state.tail_volts).all() and np.isfinite(state.tail_amps).all()
-        if sums_ok and tail_ok:
-            return
-        for name, x in (("volts", v), ("amps", a)):
-            bad = np.argwhere(~np.isfinite(x))
-            if bad.size:
-                ch, k = (int(i) for i in bad[0])
+    def _check_cycles(self, block: Any) -> None:
+        """The phasor path's per-cycle quantities within their bounds (see :class:`Meter`)."""
+        if not isinstance(block, CycleBlock):
+            raise InvalidSamples(f"feed_cycles takes a CycleBlock, not a {type(block).__name__}")
+        e, m = self.spec.elements, block.start_s.shape[0] if np.ndim(block.start_s) == 1 else -1
+        fields = {"start_s": (m,), "duration_s": (m,), "frequency_hz": (m,), "partial": (m,),
+                  "power_w": (e, m), "energy_wh": (e, m), "volts_rms": (e, m), "amps_rms": (e, m)}
+        for name, shape in fields.items():
+            x = getattr(block, name)
+            kinds = "b" if name == "partial" else "fiu"
+            if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype.kind not in kinds:
                 raise InvalidSamples(
-                    f"{name}[{ch}] has a non-finite sample ({x[ch, k]}) at index {k} of this chunk; "
-                    "nothing from the chunk was registered"
-                )
-        raise InvalidSamples("the samples overflow to infinite products; nothing was registered")
+                    f"{self.spec.prefix} has {e} element(s): the cycles' {name} must be a real array of shape "
+                    f"{shape if m >= 0 else '(m,)'}, got {getattr(x, 'shape', type(x).__name__)}; nothing registered")
+        va = self.input_ceiling_v * self.input_ceiling_a
+        with np.errstate(all="ignore"):
+            self._check_cycle_limits(block, va)
+
+    def _check_cycle_limits(self, block: CycleBlock, va: float) -> None:
+        limits = (
+            ("start_s", block.start_s, 0.0, math.inf, "s"),
+            ("duration_s", block.duration_s, 0.0, MAX_CYCLE_S, "s"),
+            ("volts_rms", block.volts_rms, 0.0, self.input_ceiling_v, "V"),
+            ("amps_rms", block.amps_rms, 0.0, self.input_ceiling_a, "A"),
+            ("power_w", block.power_w, -va, va, "W (input ceilings' product)"),
+            ("energy_wh", block.energy_wh / block.duration_s * SECONDS_PER_HOUR, -va * (1 + 1e-9), va * (1 + 1e-9),
+             "W over the cycle (input ceilings' product)"),
+            ("net energy_wh", block.net_energy_wh, -MAX_CYCLE_WH, MAX_CYCLE_WH, "Wh in one cycle (the register's int64 arithmetic)"),
+            ("frequency_hz", np.where(np.isnan(block.frequency_hz), 1.0, block.frequency_hz), 0.0, math.inf, "Hz"),
+        )
+        for name, x, lo, hi, unit in limits:
+            ok = np.isfinite(x) & (x >= lo) & (x <= hi)
+            if name in ("duration_s", "frequency_hz"):
+                ok &= x > 0
+            if not ok.all():
+                where = tuple(int(i) for i in np.argwhere(~ok)[0])
+                raise InvalidSamples(f"per-cycle {name} at {where} is {float(x[where]):.6g}, beyond its bound "
+                                     f"[{lo:g}, {hi:g}] {unit}; nothing registered")
 
     def _clipping_events(self, v: np.ndarray, a: np.ndarray, state: LineCycleState) -> list[Event]:
         events = []
@@ -471,32 +788,50 @@ class Meter:
         return events
 
     # ----------------------------------------------------------------- per-cycle judgement
-    def _process(self, block: CycleBlock, events: list[Event]) -> Update:
+    def _process(self, block: CycleBlock, events: list[Event], final: bool = False) -> Update:
+        """Judge and register ``block`` after the cycle held back from the last call. A
+        partial cycle at the block's end is held back (unless ``final``): it is judged
+        with the cycle after it (S4.8), whatever the chunk sizes."""
         transitions: list[Transition] = []
         led_changes: list[LedChange] = []
-        step = _MAX_CYCLES_PER_STEP
+        if self._pending is not None:
+            block = _joined(self._pending, block)
+        judgement = None
         if block.count:
+            prev = self._prev_whole
+            judgement = _judge(block, prev, stream_start=self._time_s == 0.0, final=final,
+                               alive_v=ALIVE_FRACTION * self.supply_low_v, powered_v=self.supply_low_v,
+                               long_s=0.999 / self.tracking_min_hz)
+        hold = block.count and not final and bool(block.partial[-1])
+        self._pending = block.slice(block.count - 1, block.count) if hold else None
+        done = block.count - 1 if hold else block.count
+        step = _MAX_CYCLES_PER_STEP
+        if done:
             # int64 running sums of quanta inside a step must stay below 2**62
             largest = float(np.abs(block.net_energy_wh).max()) * QUANTA_PER_WH
             step = int(max(1, min(step, (1 << 62) // max(int(largest) + 1, 1))))
-        for lo in range(0, block.count, step):
-            part = block.slice(lo, lo + step) if block.count > step else block
-            self._step(part, transitions, led_changes, events)
+        for lo in range(0, done, step):
+            hi = min(lo + step, done)
+            part = block if (lo, hi) == (0, block.count) else block.slice(lo, hi)
+            self._step(part, judgement.slice(lo, hi), transitions, led_changes, events)
         events.sort(key=lambda ev: ev.time_s)
+        if hold:
+            block = block.slice(0, done)
         return Update(block, tuple(transitions), tuple(led_changes), self._leds, tuple(events), self.watt_hours)
 
-    def _step(self, b: CycleBlock, transitions: list, led_changes: list, events: list) -> None:
+    def _step(self, b: CycleBlock, judged: _Judgement, transitions: list, led_changes: list, events: list) -> None:
         spec = self.spec
         end_s = b.end_s
-        short = b.partial & (b.duration_s < 0.999 / self.tracking_min_hz)
-        volts = _judged_rms(b.volts_rms, short, self._judged_volts)
-        amps = _judged_rms(b.amps_rms, short, self._judged_amps)
-        self._judged_volts, self._judged_amps = volts[:, -1].copy(), amps[:, -1].copy()
+        volts, amps = judged.volts, judged.amps
+        self._prev_whole = None if b.partial[-1] else np.concatenate(
+            (b.volts_rms[:, -1], b.amps_rms[:, -1], b.power_w[:, -1]))
         powered = (volts >= self.supply_low_v).any(axis=0)
-        over_v = volts > self.supply_high_v
+        over_v = np.array([      # over-voltage with hysteresis (clears at ≤ 138 V): the LED does not flicker
+            _carry_forward(_hysteresis(volts[k] > self.supply_high_v, volts[k] <= spec.supply_max_v),
+                           (EventKind.OVER_VOLTAGE, k + 1) in self._active) for k in range(b.elements)])
         in_range = ((volts >= self.supply_low_v) & ~over_v).any(axis=0)
         power_led = powered & in_range & ~over_v.any(axis=0)
-        starting = (amps >= self.starting_detect_a).any(axis=0)
+        starting = self._starting(b, judged)
         running = powered & starting
         net_q = to_quanta(b.net_energy_wh)
         forward_q = np.where(running & (net_q > 0), net_q, 0)
@@ -505,7 +840,7 @@ class Meter:
         negative = net_w < -self.reverse_deadband_w
         big = (amps >= spec.reverse_led_min_current_a).any(axis=0)
         reverse_led = _carry_forward(
-            np.where(~powered, 0, np.where(big & ~b.partial, negative.astype(int), -1)), self._leds.reverse
+            np.where(~powered, 0, np.where(big & starting & ~b.partial, negative.astype(int), -1)), self._leds.reverse
         )
 
         step_transitions = self._advance_outputs(b, powered, forward_q)
@@ -526,7 +861,26 @@ class Meter:
         led_changes.sort(key=lambda ch: ch.time_s)
         self._leds = LedStates(power=bool(power_led[-1]), load=load, reverse=bool(reverse_led[-1]))
 
-        self._judge_events(b, volts, amps, powered, over_v, starting, negative, net_w, events)
+        self._judge_events(b, judged, powered, over_v, starting, negative, net_w, events)
+
+    def _starting(self, b: CycleBlock, judged: _Judgement) -> np.ndarray:
+        """(m,) whether some element carries the starting current: its active current
+        P / V, smoothed, at or above the threshold — or, on a whole cycle (or one judged
+        on its whole neighbour), one cycle's at twice it (see STARTING_DETECT_FRACTION).
+        Advances the smoothing's state."""
+        active = judged.power / np.maximum(judged.volts, self.supply_low_v)      # signed: noise averages out
+        detect = self.starting_detect_a
+        at_once = ((np.abs(active) >= 2 * detect) & (~b.partial | judged.borrowed)).any(axis=0)
+        if at_once.all():
+            # Every cycle decided at once: only the smoothing's end state is needed, and
+            # cycles more than SMOOTHING_MEMORY back weigh under 2⁻⁹⁸ of it.
+            tail = active[:, -SMOOTHING_MEMORY:]
+            start = None if active.shape[1] > SMOOTHING_MEMORY else self._active_amps
+            self._active_amps = _smoothed(tail, start, STARTING_SMOOTHING)[:, -1].copy()
+            return at_once
+        smooth = _smoothed(active, self._active_amps, STARTING_SMOOTHING)
+        self._active_amps = smooth[:, -1].copy()
+        return (np.abs(smooth) >= detect).any(axis=0) | at_once
 
     def _advance_outputs(self, b: CycleBlock, powered: np.ndarray, forward_q: np.ndarray) -> list[Transition]:
         """Add ``forward_q`` [quanta per cycle] to the register and find the outputs'
@@ -567,10 +921,13 @@ class Meter:
             if target != self._output_on[name]:
                 out.append(Transition(name, target, time_s, "power-restore" if on else "power-loss"))
 
-    def _judge_events(self, b, volts, amps, powered, over_v, starting, negative, net_w, events: list) -> None:
+    def _judge_events(self, b, judged: _Judgement, powered, over_v, starting, negative, net_w, events: list) -> None:
         """Raise and clear events on the edges of each condition. Current, power-factor,
-        frequency and reverse-power conditions are judged on whole cycles only."""
+        frequency and reverse-power conditions are judged on whole cycles only — and a
+        powered supply with no zero crossing for 1/tracking_min_hz is a frequency below it.
+        (Long because it lists every condition of S8.1 once, each one call of ``edges``.)"""
         spec = self.spec
+        volts, amps = judged.volts, judged.amps
         t = b.end_s
         whole = ~b.partial
         power_factor = b.power_factor           # (e, m), computed once
@@ -594,31 +951,40 @@ class Meter:
               lambda x: f"power restored: supply {x:.1f} V", times=b.start_s)   # as the outputs and Power LED
         for k in range(b.elements):
             leg = f"L{k + 1}"
-            edges(volts[k] < self.supply_low_v, volts[k], EventKind.UNDER_VOLTAGE, k + 1,
+            edges(None, volts[k], EventKind.UNDER_VOLTAGE, k + 1,
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V below {spec.supply_min_v:g} V",
-                  lambda x, leg=leg: f"{leg}–N {x:.1f} V back above {spec.supply_min_v:g} V")
+                  lambda x, leg=leg: f"{leg}–N {x:.1f} V back above {spec.supply_min_v:g} V",
+                  code=_hysteresis(volts[k] < self.supply_low_v, volts[k] >= spec.supply_min_v))
             edges(over_v[k], volts[k], EventKind.OVER_VOLTAGE, k + 1,
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V above {spec.supply_max_v:g} V — Power LED off, still measuring",
                   lambda x, leg=leg: f"{leg}–N {x:.1f} V back within {spec.supply_max_v:g} V")
             ct = f"CT{k + 1}"
-            over_i = np.where(powered & whole, (amps[k] > spec.max_primary_a).astype(int), -1)
+            over_i = _hysteresis(amps[k] > spec.max_primary_a, amps[k] <= spec.max_primary_a * (1 - CURRENT_CLEAR_BAND),
+                                 judged=powered & whole)
             edges(None, amps[k], EventKind.OVER_CURRENT, k + 1,
                   lambda x, ct=ct: f"{ct} {x:.1f} A above the {spec.max_primary_a:g} A maximum (110 % of {spec.ct_rating})",
                   lambda x, ct=ct: f"{ct} {x:.1f} A back within rating", code=over_i)
-            pf = power_factor[k]
-            judged = powered & whole & (amps[k] >= self.starting_detect_a) & np.isfinite(pf)
-            low_pf = np.where(judged, (np.abs(pf) < spec.power_factor_min).astype(int), -1)
-            edges(None, pf, EventKind.LOW_PF, k + 1,
+            pf = np.abs(power_factor[k])
+            pf_judged = powered & whole & (amps[k] >= LOW_PF_MIN_CURRENT_FACTOR * spec.starting_current_a) & np.isfinite(pf)
+            low_pf = _hysteresis(pf < spec.power_factor_min, pf >= spec.power_factor_min * (1 + PF_CLEAR_BAND),
+                                 judged=pf_judged)
+            edges(None, power_factor[k], EventKind.LOW_PF, k + 1,
                   lambda x, k=k: f"element {k + 1} power factor {x:.2f} below {spec.power_factor_min:g}: accuracy not guaranteed",
                   lambda x, k=k: f"element {k + 1} power factor {x:.2f} back within range", code=low_pf)
         f = b.frequency_hz
         f_lo = spec.frequency_min_hz * (1 - FREQUENCY_TOLERANCE)
         f_hi = spec.frequency_max_hz * (1 + FREQUENCY_TOLERANCE)
-        f_code = np.where(powered & np.isfinite(f), ((f < f_lo) | (f > f_hi)).astype(int), -1)
-        edges(None, np.nan_to_num(f), EventKind.FREQUENCY, None,
-              lambda x: f"line frequency {x:.2f} Hz outside {f_lo:g}–{f_hi:g} Hz (50–60 Hz ± {FREQUENCY_TOLERANCE:.0%})",
+        with np.errstate(invalid="ignore"):
+            inside = (f >= spec.frequency_min_hz * (1 - FREQUENCY_CLEAR_BAND)) & (f <= spec.frequency_max_hz * (1 + FREQUENCY_CLEAR_BAND))
+            f_code = np.where(powered & np.isfinite(f), _hysteresis((f < f_lo) | (f > f_hi), inside),
+                              np.where(judged.slow, 1, -1))
+        tmin = self.tracking_min_hz
+        edges(None, np.where(judged.slow, tmin, np.nan_to_num(f)), EventKind.FREQUENCY, None,
+              lambda x: (f"line frequency {x:.2f} Hz outside {f_lo:g}–{f_hi:g} Hz (50–60 Hz ± {FREQUENCY_TOLERANCE:.0%})"
+                         if x > tmin else f"no zero crossing for {1000 / tmin:.0f} ms with the supply up: line "
+                         f"frequency below {tmin:g} Hz, outside {f_lo:g}–{f_hi:g} Hz"),
               lambda x: f"line frequency {x:.2f} Hz back within range", code=f_code)
-        rev_code = np.where(powered & starting & whole, negative.astype(int), -1)
+        rev_code = _hysteresis(negative, net_w >= 0, judged=powered & starting & whole)
         edges(None, net_w, EventKind.REVERSE_POWER, None,
               lambda x: f"net power {x:.1f} W is negative: not registered (check CT orientation and phasing)",
               lambda x: f"net power {x:.1f} W forward again", code=rev_code)

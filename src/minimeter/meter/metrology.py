@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minimeter.errors import InvalidSamples
+from minimeter.meter import _kernels
 from minimeter.meter.snapshot import snapshot_state_type
 
 SECONDS_PER_HOUR = 3600.0
@@ -132,89 +134,13 @@ def reference_voltage(volts: np.ndarray) -> np.ndarray:
     return volts[0]
 
 
-def find_crossings(
-    reference: np.ndarray,
-    hysteresis_v: float,
-    last_reference: float = np.nan,
-    armed: bool = False,
-    last_low: bool = False,
-) -> tuple[np.ndarray, np.ndarray, bool, bool]:
-    """Positive-going zero crossings of ``reference`` with hysteresis.
+@dataclass(frozen=True)
+class ChannelPeaks:
+    """The largest |sample| of each input over one chunk: what clipping is judged on
+    against full scale (S8.2). NaN for an input with a NaN sample; 0 for an empty chunk."""
 
-    A candidate is a sample ``k`` with ``v[k-1] < 0 <= v[k]`` (``k = 0`` uses
-    ``last_reference``). It is a crossing if, since the previous crossing, the signal
-    has entered the region ``v < -hysteresis_v``.
-
-    Returns
-    -------
-    starts : int array, first sample of each new cycle (index into ``reference``)
-    positions : float array, interpolated crossing positions [samples], ``k - 1 + v[k-1]/(v[k-1]-v[k])``
-    armed, last_low : the trigger state after the last sample
-    """
-    n = reference.shape[0]
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0), armed, last_low
-    negative = reference < 0.0
-    candidates = np.flatnonzero(negative[:-1] & ~negative[1:]) + 1
-    if last_reference < 0.0 and not negative[0]:
-        candidates = np.concatenate(([0], candidates))
-    low = reference < -hysteresis_v
-    entries = np.flatnonzero(low[1:] & ~low[:-1]) + 1
-    if low[0] and not last_low:
-        entries = np.concatenate(([0], entries))
-    new_last_low = bool(low[-1])
-    if candidates.size == 0:
-        return candidates.astype(np.int64), np.zeros(0), bool(armed or entries.size > 0), new_last_low
-
-    # Merge the two kinds of event in time; a candidate is a crossing when the event
-    # just before it is an entry into the low region (or, for the first, when armed).
-    events = np.concatenate((entries, candidates))
-    is_candidate = np.concatenate((np.zeros(entries.size, bool), np.ones(candidates.size, bool)))
-    order = np.argsort(events, kind="stable")
-    kinds = is_candidate[order]
-    previous_is_entry = np.concatenate(([not armed], kinds[:-1])) == False  # noqa: E712
-    valid = kinds & previous_is_entry
-    starts = events[order][valid].astype(np.int64)
-    new_armed = not bool(kinds[-1]) if kinds.size else armed
-
-    before = np.where(starts > 0, reference[np.maximum(starts - 1, 0)], last_reference)
-    after = reference[starts]
-    positions = (starts - 1) + before / (before - after)
-    return starts, positions, new_armed, new_last_low
-
-
-def _forced_cuts(bounds: np.ndarray, max_cycle: int) -> np.ndarray:
-    """Cut positions inserted into gaps longer than ``max_cycle`` samples, at multiples
-    of ``max_cycle`` after each gap's start and strictly before its end."""
-    gaps = np.diff(bounds)
-    counts = np.maximum((gaps - 1) // max_cycle, 0)
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    which = np.repeat(np.arange(gaps.size), counts)
-    first_of = np.repeat(np.cumsum(counts) - counts, counts)
-    step = np.arange(total) - first_of + 1
-    return bounds[which] + step * max_cycle
-
-
-def _segment_sums(rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Σ over each segment ``[starts[j], starts[j+1])`` (the last to the end) of each
-    row, one contiguous row at a time so a segment's sum does not depend on what
-    surrounds it."""
-    out = np.empty((rows.shape[0], starts.size))
-    for r in range(rows.shape[0]):
-        out[r] = np.add.reduceat(rows[r], starts)
-    return out
-
-
-def _products(volts: np.ndarray, amps: np.ndarray) -> np.ndarray:
-    """Stack of v·i, v², i² per element: shape (3·e, n)."""
-    e, n = volts.shape
-    prods = np.empty((3 * e, n))
-    np.multiply(volts, amps, out=prods[:e])
-    np.multiply(volts, volts, out=prods[e:2 * e])
-    np.multiply(amps, amps, out=prods[2 * e:])
-    return prods
+    volts: np.ndarray            # (e,) max |v| per voltage input [V]
+    amps: np.ndarray             # (e,) max |i| per current input [A]
 
 
 def measure_chunk(
@@ -226,10 +152,16 @@ def measure_chunk(
     tracking_min_hz: float = 40.0,
     final: bool = False,
     reference: np.ndarray | None = None,
-) -> tuple[CycleBlock, LineCycleState]:
-    """Measure the line cycles completed by one chunk of samples. (Long for its
-    documentation; the work is in :func:`find_crossings`, :func:`_cycle_bounds` and
-    :func:`_measure_cycles`.)
+    peaks: bool = False,
+) -> tuple[CycleBlock, LineCycleState] | tuple[CycleBlock, LineCycleState, ChannelPeaks]:
+    """Measure the line cycles completed by one chunk of samples, in one compiled pass
+    (:func:`minimeter.meter._kernels.cycle_pass`). (Long for its documentation.)
+
+    A crossing is a sample ``k`` with ``r[k-1] < 0 <= r[k]`` of the reference ``r``
+    (``k = 0`` uses the previous chunk's last sample), counted only if ``r`` has entered
+    ``r < -hysteresis_v`` since the previous crossing; its interpolated position is
+    ``k - 1 + r[k-1] / (r[k-1] - r[k])`` [samples]. A gap of ``ceil(fs / tracking_min_hz)``
+    samples without one is cut there (dead or DC voltage).
 
     Sample ``k`` stands for the interval ``[k, k+1)`` (in samples). A cycle runs from one
     interpolated zero crossing ``x_a`` to the next ``x_b``; the sample that straddles a
@@ -245,106 +177,74 @@ def measure_chunk(
     tracking_min_hz : lowest frequency tracked; longer gaps are cut (dead voltage) [Hz]
     final : the stream ends with this chunk: the open cycle is measured as a partial one
     reference : (n,) voltage to cut cycles on [V]; None: :func:`reference_voltage` of
-        ``volts`` (pass the same choice with every chunk of a stream)
+        ``volts``, formed inside the pass (pass the same choice with every chunk of a stream)
+    peaks : also return the chunk's :class:`ChannelPeaks` (found in the same pass)
 
     Returns
     -------
-    (block, state) : the cycles completed, and the state to pass with the next chunk
+    (block, state) : the cycles completed, and the state to pass with the next chunk;
+    (block, state, peaks) with ``peaks=True``
     """
     fs = state.sample_rate_hz
+    volts = np.ascontiguousarray(volts, dtype=np.float64)
+    amps = np.ascontiguousarray(amps, dtype=np.float64)
     e, n = volts.shape
+    if amps.shape != volts.shape:
+        raise InvalidSamples(f"volts has shape {volts.shape} but amps has {amps.shape}; they must match")
     max_cycle = max(int(np.ceil(fs / tracking_min_hz)), 2)
     if reference is None:
-        reference = reference_voltage(volts)
-    starts, positions, armed, last_low = find_crossings(
-        reference, hysteresis_v, state.last_reference, state.armed, state.last_low
-    )
-    # The share of each crossing: the part [x, s) of the sample before it, s − 1.
-    if starts.size:
-        prev_v = np.where(starts > 0, volts[:, np.maximum(starts - 1, 0)], _last_column(state.tail_volts, starts.size))
-        prev_a = np.where(starts > 0, amps[:, np.maximum(starts - 1, 0)], _last_column(state.tail_amps, starts.size))
-        shares = _products(prev_v, prev_a) * (starts - positions)
+        mode, reference = (_kernels.REFERENCE_L1_L2 if e == 2 else _kernels.REFERENCE_L1), _NO_REFERENCE
     else:
-        shares = np.zeros((3 * e, 0))
-    bounds, bound_pos, bound_share = _cycle_bounds(state, starts, positions, shares, n, max_cycle, final)
-    block = _measure_cycles(volts, amps, state, bounds, bound_pos, bound_share)
+        mode, reference = _kernels.REFERENCE_GIVEN, np.ascontiguousarray(reference, dtype=np.float64)
+        if reference.shape != (n,):
+            raise InvalidSamples(f"reference must have shape ({n},) like the chunk; got {reference.shape}")
+    tail_v = np.ascontiguousarray(state.tail_volts, dtype=np.float64)
+    tail_a = np.ascontiguousarray(state.tail_amps, dtype=np.float64)
+    (count, bounds, positions, sums, share, peak, last_reference, armed, last_low) = _kernels.cycle_pass(
+        volts, amps, reference, mode, tail_v, tail_a, state.next_index, state.tail_start,
+        float(state.tail_start_crossing), np.ascontiguousarray(state.tail_start_share, dtype=np.float64),
+        float(state.last_reference), bool(state.armed), bool(state.last_low), float(hysteresis_v), max_cycle,
+        bool(final),
+    )
+    block = cycles_from_sums(fs, e, bounds[:count + 1], positions[:count + 1], sums[:, :count])
 
     # The open cycle: from the last bound to the end of the chunk.
     base = state.next_index
-    tail_from = int(bounds[-1])
+    tail_from = int(bounds[count])
     if tail_from >= base:
         tail_v = volts[:, tail_from - base:].copy()
         tail_a = amps[:, tail_from - base:].copy()
     else:
-        tail_v = np.concatenate((state.tail_volts, volts), axis=1)
-        tail_a = np.concatenate((state.tail_amps, amps), axis=1)
+        tail_v = np.concatenate((tail_v, volts), axis=1)
+        tail_a = np.concatenate((tail_a, amps), axis=1)
     new_state = LineCycleState(
         elements=e,
         sample_rate_hz=fs,
         next_index=base + n,
         tail_start=tail_from,
-        tail_start_crossing=float(bound_pos[-1]),
-        tail_start_share=bound_share[:, -1].copy(),
+        tail_start_crossing=float(positions[count]),
+        tail_start_share=share,
         tail_volts=tail_v,
         tail_amps=tail_a,
-        last_reference=float(reference[-1]) if n else state.last_reference,
-        armed=armed,
-        last_low=last_low,
+        last_reference=float(last_reference),
+        armed=bool(armed),
+        last_low=bool(last_low),
     )
-    return block, new_state
+    if not peaks:
+        return block, new_state
+    return block, new_state, ChannelPeaks(volts=peak[:e], amps=peak[e:])
 
 
-def _cycle_bounds(state: LineCycleState, starts: np.ndarray, positions: np.ndarray, shares: np.ndarray,
-                  n: int, max_cycle: int, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every cycle boundary from the open cycle's start to the chunk's end, as absolute
-    sample indices: the crossings (with their interpolated positions and shares), forced
-    cuts in gaps longer than ``max_cycle`` samples (NaN position, no share), and the
-    stream's end when ``final``."""
-    base = state.next_index
-    rows = shares.shape[0]
-    real = np.concatenate(([state.tail_start], base + starts))
-    real_pos = np.concatenate(([state.tail_start_crossing], base + positions))
-    real_share = np.concatenate((state.tail_start_share[:, None], shares), axis=1)
-    forced = _forced_cuts(real, max_cycle)
-    last = int(real[-1])  # forced cuts lie strictly inside the gaps between crossings
-    tail_cut_count = max((base + n - 1 - last) // max_cycle, 0)
-    tail_forced = last + max_cycle * np.arange(1, tail_cut_count + 1, dtype=np.int64)
-    forced = np.concatenate((forced, tail_forced))
-
-    bounds = np.concatenate((real, forced))
-    bound_pos = np.concatenate((real_pos, np.full(forced.size, np.nan)))
-    bound_share = np.concatenate((real_share, np.zeros((rows, forced.size))), axis=1)
-    order = np.argsort(bounds, kind="stable")
-    bounds, bound_pos, bound_share = bounds[order], bound_pos[order], bound_share[:, order]
-    end = base + n
-    if final and bounds[-1] < end:
-        bounds = np.concatenate((bounds, [end]))
-        bound_pos = np.concatenate((bound_pos, [np.nan]))
-        bound_share = np.concatenate((bound_share, np.zeros((rows, 1))), axis=1)
-    return bounds, bound_pos, bound_share
+_NO_REFERENCE = np.zeros(0)
 
 
-def _measure_cycles(volts: np.ndarray, amps: np.ndarray, state: LineCycleState, bounds: np.ndarray,
-                    bound_pos: np.ndarray, bound_share: np.ndarray) -> CycleBlock:
-    """The cycles between consecutive ``bounds``: per element Σv·i, Σv², Σi² with each
-    crossing's share moved to the cycle it belongs to, turned into P, rms, energy, f."""
-    fs = state.sample_rate_hz
-    e = volts.shape[0]
-    base = state.next_index
+def cycles_from_sums(fs: float, e: int, bounds: np.ndarray, bound_pos: np.ndarray, sums: np.ndarray) -> CycleBlock:
+    """The cycles between consecutive ``bounds`` (absolute sample indices; ``bound_pos``
+    their crossings, NaN for cuts) from their per-element sums Σv·i, Σv², Σi² (rows of
+    ``sums``): P, rms, energy, frequency."""
     m = bounds.size - 1
     if m <= 0:
         return CycleBlock.empty(e)
-    sums = np.empty((3 * e, m))
-    first_end = int(bounds[1])
-    # First cycle: the carried tail joined to the head of this chunk (small).
-    head_v = np.concatenate((state.tail_volts, volts[:, : first_end - base]), axis=1)
-    head_a = np.concatenate((state.tail_amps, amps[:, : first_end - base]), axis=1)
-    sums[:, :1] = _segment_sums(_products(head_v, head_a), np.zeros(1, np.int64))
-    if m > 1:
-        lo, hi = first_end - base, int(bounds[-1]) - base
-        rel = (bounds[1:-1] - base - lo).astype(np.int64)
-        sums[:, 1:] = _segment_sums(_products(volts[:, lo:hi], amps[:, lo:hi]), rel)
-    sums += bound_share[:, :-1] - bound_share[:, 1:]
     edge = np.where(np.isnan(bound_pos), bounds, bound_pos)     # where each cycle starts [samples]
     width = np.diff(edge)                                       # its length [samples]
     vi, vv, ii = sums[:e], sums[e:2 * e], sums[2 * e:]
@@ -361,10 +261,3 @@ def _measure_cycles(volts: np.ndarray, amps: np.ndarray, state: LineCycleState, 
         volts_rms=np.sqrt(np.maximum(vv, 0.0) / width),
         amps_rms=np.sqrt(np.maximum(ii, 0.0) / width),
     )
-
-
-def _last_column(tail: np.ndarray, count: int) -> np.ndarray:
-    """The tail's last sample per channel, broadcast to ``count`` columns (zeros if empty)."""
-    if tail.shape[1] == 0:
-        return np.zeros((tail.shape[0], count))
-    return np.repeat(tail[:, -1:], count, axis=1)

@@ -13,20 +13,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from minimeter.errors import InvalidSamples
+
 QUANTUM_BITS = 40
 QUANTA_PER_WH = 1 << QUANTUM_BITS          # quanta in one watthour
 WH_PER_QUANTUM = 1.0 / QUANTA_PER_WH
 
+MAX_CYCLE_WH = float(1 << 22)              # one value to_quanta converts: |E| ≤ 2^22 Wh (int64 headroom 2^62 / 2^40)
 LCD_ROLLOVER_TENTHS_KWH = 10_000_000       # 999999.9 kWh + 0.1 rolls to 000000.0 (S5.1)
 
 
 def to_quanta(energy_wh: np.ndarray) -> np.ndarray:
     """Energies [Wh] as int64 counts of the register quantum (round half to even).
 
-    |energy| must stay below 8·10⁶ Wh per value (int64 range); one line cycle of the
-    largest Mini Meter carries under 1 Wh.
+    Each value must be finite with |energy| ≤ :data:`MAX_CYCLE_WH` (2²² Wh, so that 2¹⁰⁺
+    of them still sum inside int64); beyond it :class:`InvalidSamples` is raised — never a
+    wrapped integer. One line cycle of the largest Mini Meter carries under 1 Wh.
     """
-    return np.rint(np.asarray(energy_wh, dtype=float) * QUANTA_PER_WH).astype(np.int64)
+    energy = np.asarray(energy_wh, dtype=float)
+    if energy.size and not (np.abs(energy).max() <= MAX_CYCLE_WH):      # NaN fails too
+        worst = energy.flat[int(np.argmax(~(np.abs(energy) <= MAX_CYCLE_WH)))]
+        raise InvalidSamples(f"a cycle's energy {worst!r} Wh is beyond the register's per-cycle bound "
+                             f"±{MAX_CYCLE_WH:g} Wh (2^22); nothing registered")
+    return np.rint(energy * QUANTA_PER_WH).astype(np.int64)
 
 
 def quanta_for_wh(watt_hours: int | float) -> int:

@@ -39,6 +39,7 @@ class EventKind(enum.StrEnum):
     LOW_PF = "low-pf"
     REVERSE_POWER = "reverse-power"
     CLIPPED = "clipped"
+    MISSING_SAMPLES = "missing-samples"     # a recording's gap (drive.recording_chunks): not measured
 
 
 class InvalidSnapshot(MinimeterError, ValueError):
@@ -71,13 +72,17 @@ class MeterSnapshot:
     reverse_led: bool
     powered: bool
     active: tuple[tuple[EventKind, int | None], ...]   # active conditions (kind, element)
-    judged_volts: tuple[float, ...] | None        # last rms judged per element [V]
+    judged_volts: tuple[float, ...] | None        # rms of the last cycle registered, if whole, per element [V]
     judged_amps: tuple[float, ...] | None         # [A]
     time_s: float                                 # end of the last line cycle [s since start]
     mode: str | None                              # 'samples', 'cycles' or None (not fed yet)
     closed: bool
     stream: Any = None                            # the open line cycle (LineCycleState) or None
     calibration_state: Any = None                 # the calibration's own state, or None
+    pending_cycle: tuple[float, ...] | None = None   # a partial cycle held back for the one after it (S4.8):
+    #                                               start, duration, frequency, partial, then P, E, Vrms, Irms per element
+    active_amps: tuple[float, ...] | None = None  # smoothed active current per element, the starting-current judge [A]
+    judged_power_w: tuple[float, ...] | None = None   # active power of the last cycle registered, if whole [W]
 
     def closures_of(self, output: str) -> int:
         return dict(self.closures)[output]
@@ -97,7 +102,11 @@ class MeterSnapshot:
         if data.get("version") != SNAPSHOT_VERSION:
             raise InvalidSnapshot(f"meter snapshot version {data.get('version')!r}; this minimeter reads {SNAPSHOT_VERSION}")
         try:
-            values = {f.name: _decode(data[f.name]) for f in dataclasses.fields(cls)}
+            values = {f.name: _decode(data[f.name]) for f in dataclasses.fields(cls)
+                      if f.name in data or f.default is dataclasses.MISSING}     # older snapshots: defaults
+            for name in ("pending_cycle", "active_amps", "judged_power_w"):
+                if values.get(name) is not None:
+                    values[name] = tuple(float(x) for x in values[name])
             values["closures"] = tuple((str(k), int(v)) for k, v in values["closures"])
             values["outputs_on"] = tuple((str(k), bool(v)) for k, v in values["outputs_on"])
             values["active"] = tuple((EventKind(k), None if e is None else int(e)) for k, e in values["active"])

@@ -23,9 +23,12 @@ A stream goes through a front end (or a calibration, the same kind of hook) with
 :func:`through`; :class:`FrontEndSource` is a synthetic source as the meter sees it
 behind a front end, which :func:`minimeter.drive.feed_source` feeds like any source.
 
-The current level the CT tables are read at is the rms of the previous block of
-``LEVEL_BLOCK_S`` (blocks aligned to the stream's sample index, so any chunking gives
-the same result); the first block is read at the table's lowest current.
+The current level the CT tables are read at follows the current within half a cycle:
+the rms over the last half period of the line (:func:`sliding_mean`, causal; a half
+period of a sine's square averages to its rms² exactly), so a CT's error follows a
+load that steps or fires in bursts at once. ``line_frequency_hz`` is the signal's
+frequency (:meth:`FrontEnd.at_frequency`): the CT's phase displacement moves with it by
+its ``phase_law`` (a fixed angle, a fixed time lead, or ∝ 1/f), and the skew is a time.
 
 Presets (:data:`PRESETS`):
 
@@ -37,7 +40,10 @@ Presets (:data:`PRESETS`):
   (±1 % / ±60′ at 100–120 % of rating, ±1.5 % / ±90′ at 20 %, ±3 % / ±180′ at 5 %), the
   class split-core CTs are sold in, and like OpenEnergyMonitor's measurements of the
   YHDC SCT-013-000 (a phase lead of a few degrees growing at low current, "CT and AC
-  adapter phase error", learn.openenergymonitor.org). ADC: 12 bits over ±1.5·138·√2 V and
+  adapter phase error", learn.openenergymonitor.org); the lead is the magnetising
+  reactance's, so it is given at 60 Hz and grows as 1/f (``inductive``). Units of the type
+  differ by up to ±0.08 % and ±0.03° (a convention of this project: a production spread
+  a type calibration can hold class 0.2S against). ADC: 12 bits over ±1.5·138·√2 V and
   ±2·220·√2 A (the meter's full scales), offset 3 LSB and noise 0.5 LSB rms (STM32F1
   ADC datasheet figures: offset error ±1.5–2.5 LSB, total unadjusted error ±2–5 LSB), V
   and I converted one after the other, 50 µs apart (a 12-bit SAR at ~1 µs a conversion
@@ -45,7 +51,8 @@ Presets (:data:`PRESETS`):
   sequential sampling; ~1.1° at 60 Hz).
 * ``metering`` — a metering-class CT and a 24-bit simultaneous-sampling ADC (e.g.
   ADS131M04-class delta-sigma, one converter per channel, so no skew). CT: IEEE C57.13
-  class 0.3 — ratio error −0.3 % and 15′ at rated current, twice that at 10 %
+  class 0.3 — ratio error −0.3 % and 15′ at rated current, twice that at 10 %, the
+  displacement a fixed angle (``angle``), units within ±0.03 % and ±0.01° of the type
   (STANDARDS.md, "Where the error comes from"); offset 20 LSB and noise 2 LSB rms of 24
   bits (datasheet-order figures for delta-sigma metering ADCs).
 """
@@ -100,71 +107,82 @@ class DelayState:
         return DelayState(np.zeros((rows, 2 * HALF_TAPS)))
 
 
+def lagrange_taps_many(delay_samples: np.ndarray, order: int = 2 * HALF_TAPS) -> np.ndarray:
+    """:func:`lagrange_taps` for many delays at once: (n, order + 1)."""
+    d = np.asarray(delay_samples, float)[:, None]
+    k = np.arange(order + 1)
+    h = np.ones((d.shape[0], order + 1))
+    for m in range(order + 1):
+        mask = k != m
+        h[:, mask] *= (d - m) / (k[mask] - m)
+    return h
+
+
 def delay_chunk(x: np.ndarray, fractional: np.ndarray, state: DelayState) -> tuple[np.ndarray, DelayState]:
     """Delay each row of ``x`` (rows, n) by ``HALF_TAPS + fractional[row, j]`` samples,
-    where ``fractional`` (rows, n) may change from sample to sample (it is applied in
-    runs of equal value). Returns the delayed chunk and the new history."""
+    where ``fractional`` (rows, n) may change from sample to sample (each output sample
+    uses its own Lagrange taps). Returns the delayed chunk and the new history."""
     rows, n = x.shape
     order = 2 * HALF_TAPS
     ext = np.concatenate((state.history, x), axis=1)
     out = np.empty_like(x)
     for r in range(rows):
         d = fractional[r]
-        cuts = np.flatnonzero(d[1:] != d[:-1]) + 1
-        edges = np.concatenate(([0], cuts, [n]))
-        for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
-            if d[lo] == 0.0:
-                out[r, lo:hi] = ext[r, lo + order - HALF_TAPS: hi + order - HALF_TAPS]
-                continue
-            h = lagrange_taps(HALF_TAPS + float(d[lo]), order)
-            acc = np.zeros(hi - lo)
-            for k in range(order + 1):
-                acc += h[k] * ext[r, lo + order - k: hi + order - k]
-            out[r, lo:hi] = acc
+        if not np.any(d):
+            out[r] = ext[r, order - HALF_TAPS: n + order - HALF_TAPS]
+            continue
+        h = lagrange_taps_many(HALF_TAPS + d, order)
+        acc = np.zeros(n)
+        for k in range(order + 1):
+            acc += h[:, k] * ext[r, order - k: n + order - k]
+        out[r] = acc
     return out, DelayState(ext[:, -order:].copy() if n else state.history)
 
 
 # --------------------------------------------------------------------------- current level
 @snapshot_state_type
 @dataclass(frozen=True)
-class LevelState:
-    """Block-rms tracker: blocks of ``block`` samples aligned to the stream index."""
+class SlidingState:
+    """History for :func:`sliding_mean`: the last samples of each stage's input."""
 
-    block: int
-    next_index: int
-    previous_rms: np.ndarray    # (rows,) rms of the last complete block; NaN before the first
-    open_sumsq: np.ndarray      # (rows,) Σx² of the open block so far
+    history: tuple[np.ndarray, ...]      # per stage, (rows, ⌈width⌉ + 1)
 
     @staticmethod
-    def start(rows: int, sample_rate_hz: float, block_s: float = LEVEL_BLOCK_S) -> "LevelState":
-        return LevelState(max(int(round(block_s * sample_rate_hz)), 1), 0, np.full(rows, np.nan), np.zeros(rows))
+    def start(rows: int, widths_samples: Sequence[float]) -> "SlidingState":
+        return SlidingState(tuple(np.zeros((rows, int(math.ceil(w)) + 1)) for w in widths_samples))
 
 
-def block_levels(x: np.ndarray, state: LevelState) -> tuple[np.ndarray, LevelState]:
-    """Per sample, the rms of the previous complete block (NaN in the first block)
-    [units of x]; and the new state."""
-    rows, n = x.shape
-    b = state.block
-    base = state.next_index
-    if n == 0:
-        return np.zeros((rows, 0)), state
-    first_cut = (-base) % b
-    cuts = np.arange(first_cut if first_cut else b, n, b)
-    starts = np.concatenate(([0], cuts))
-    sums = np.add.reduceat(x * x, starts, axis=1)
-    levels = np.empty((rows, starts.size))
-    prev = state.previous_rms.copy()
-    open_sum = state.open_sumsq.copy()
-    for j in range(starts.size):
-        levels[:, j] = prev
-        open_sum = open_sum + sums[:, j]
-        seg_end = starts[j + 1] if j + 1 < starts.size else n
-        if (base + seg_end) % b == 0:
-            prev = np.sqrt(open_sum / b)
-            open_sum = np.zeros(rows)
-    lengths = np.diff(np.concatenate((starts, [n])))
-    per_sample = np.repeat(levels, lengths, axis=1)
-    return per_sample, LevelState(b, base + n, prev, open_sum)
+def _boxcar(x: np.ndarray, width: float, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Causal mean over the last ``width`` samples (fractional: the oldest sample
+    weighted by the fraction), with ``history`` the samples before ``x``."""
+    h = history.shape[1]
+    ext = np.concatenate((history, x), axis=1)
+    m = int(math.floor(width))
+    frac = width - m
+    c = np.concatenate((np.zeros((x.shape[0], 1)), np.cumsum(ext, axis=1)), axis=1)
+    j = np.arange(x.shape[1]) + h            # index of each new sample in ext
+    total = c[:, j + 1] - c[:, j + 1 - m] + frac * ext[:, j - m]
+    return total / width, ext[:, -h:]
+
+
+def sliding_mean(x: np.ndarray, widths_samples: Sequence[float], state: SlidingState) -> tuple[np.ndarray, SlidingState]:
+    """``x`` (rows, n) through a cascade of causal boxcar means of ``widths_samples``
+    (each ≥ 1, fractional allowed); the state carries each stage's history, so any
+    chunking gives the same result. A boxcar of half a line period nulls the 2f ripple
+    of a sine's square: the mean of ``i²`` over it is the rms² of that half cycle."""
+    if x.shape[1] == 0:
+        return x, state
+    stages = []
+    y = x
+    for width, history in zip(widths_samples, state.history):
+        y, kept = _boxcar(y, width, history)
+        stages.append(kept)
+    return y, SlidingState(tuple(stages))
+
+
+def half_cycle_widths(sample_rate_hz: float, frequencies_hz: Sequence[float]) -> tuple[float, ...]:
+    """Boxcar widths [samples] of half a period at each of ``frequencies_hz``."""
+    return tuple(max(sample_rate_hz / (2.0 * f), 1.0) for f in frequencies_hz)
 
 
 def interp_log(level: np.ndarray, table_a: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -185,30 +203,67 @@ def check_current_table(what: str, current_a: Sequence[float], *columns: Sequenc
         raise InvalidFrontEnd(f"{what} table currents must be positive and increasing")
 
 
+PHASE_LAWS = ("angle", "delay", "inductive")
+
+
 @dataclass(frozen=True)
 class CtErrors:
     """A CT's errors against primary current [A rms]: ratio error [%] (measured/true − 1)
-    and phase displacement [degrees, positive = secondary leads, IEEE C57.13 sign]."""
+    and phase displacement [degrees, positive = secondary leads, IEEE C57.13 sign].
+
+    ``phase_law`` says how the displacement moves with the line frequency ``f``: the
+    table's degrees are at ``reference_hz``; ``angle`` keeps them at every frequency (a
+    CT's own displacement, as its data sheet states it), ``delay`` scales them with
+    ``f / reference_hz`` (a fixed time lead, like a skew), ``inductive`` with
+    ``reference_hz / f`` (a lead set by the magnetising reactance, ∝ 1/f).
+
+    A CT *type* has a production spread: :meth:`unit` is one unit of the type, its own
+    errors within ``±unit_ratio_spread_percent`` and ``±unit_phase_spread_deg`` of the
+    type's tables (a fixed offset and a slope in log-current, drawn from the unit's
+    number)."""
 
     current_a: tuple[float, ...]
     ratio_error_percent: tuple[float, ...]
     phase_displacement_deg: tuple[float, ...]
+    phase_law: str = "angle"
+    reference_hz: float = 60.0
+    unit_ratio_spread_percent: float = 0.0
+    unit_phase_spread_deg: float = 0.0
 
     def __post_init__(self) -> None:
         check_current_table("CT error", self.current_a, self.ratio_error_percent, self.phase_displacement_deg)
+        if self.phase_law not in PHASE_LAWS:
+            raise InvalidFrontEnd(f"CT phase law {self.phase_law!r} unknown — valid: {', '.join(PHASE_LAWS)}")
 
-    def at(self, amps_rms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(gain = 1 + ratio error, phase displacement [deg]) at ``amps_rms`` [A]."""
+    def at(self, amps_rms: np.ndarray, frequency_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(gain = 1 + ratio error, phase displacement [deg] at ``frequency_hz``, default
+        ``reference_hz``) at ``amps_rms`` [A]."""
         a = np.asarray(self.current_a, float)
         ratio = interp_log(amps_rms, a, np.asarray(self.ratio_error_percent, float))
         phase = interp_log(amps_rms, a, np.asarray(self.phase_displacement_deg, float))
-        return 1.0 + ratio / 100.0, phase
+        f = self.reference_hz if frequency_hz is None else frequency_hz
+        scale = {"angle": 1.0, "delay": f / self.reference_hz, "inductive": self.reference_hz / f}[self.phase_law]
+        return 1.0 + ratio / 100.0, phase * scale
+
+    def unit(self, number: int) -> "CtErrors":
+        """Unit ``number`` of this CT type: the type's tables moved within its spread."""
+        rng = np.random.default_rng([2026, 16, int(number)])
+        u = rng.uniform(-1.0, 1.0, 4)
+        x = np.log10(np.asarray(self.current_a, float))
+        pos = 2.0 * (x - x[0]) / (x[-1] - x[0]) - 1.0 if x[-1] > x[0] else np.zeros_like(x)
+
+        def moved(values: Sequence[float], spread: float, u0: float, u1: float) -> tuple[float, ...]:
+            return tuple(float(v) for v in np.asarray(values, float) + spread * (0.6 * u0 + 0.4 * u1 * pos))
+
+        return replace(self, ratio_error_percent=moved(self.ratio_error_percent, self.unit_ratio_spread_percent,
+                                                       u[0], u[1]),
+                       phase_displacement_deg=moved(self.phase_displacement_deg, self.unit_phase_spread_deg, u[2], u[3]))
 
 
 @snapshot_state_type
 @dataclass(frozen=True)
 class FrontEndState:
-    level: LevelState
+    level: SlidingState
     delay: DelayState
     volts_history: DelayState
     chunk_index: int = 0
@@ -229,9 +284,19 @@ class FrontEnd:
     adc_bits: int | None = None          # None: no quantisation
     full_scale_v: float = FULL_SCALE_V   # [V peak]
     full_scale_a: float = FULL_SCALE_A   # [A peak]
-    line_frequency_hz: float = 60.0      # converts the CT's phase displacement to a time [Hz]
+    line_frequency_hz: float = 60.0      # the signal's line frequency: the CT's phase law, its level's window [Hz]
     seed: int = 1
     description: str = ""
+
+    def at_frequency(self, frequency_hz: float) -> "FrontEnd":
+        """This front end on a line of ``frequency_hz`` (the physics a bench point sets)."""
+        return replace(self, line_frequency_hz=float(frequency_hz))
+
+    def with_ct_unit(self, number: int) -> "FrontEnd":
+        """This front end with unit ``number`` of its CT type (:meth:`CtErrors.unit`)."""
+        if self.ct is None:
+            return self
+        return replace(self, ct=self.ct.unit(number), name=f"{self.name} CT #{number}")
 
     @property
     def is_ideal(self) -> bool:
@@ -253,8 +318,8 @@ class FrontEnd:
         return 2 * self.full_scale_a / 2 ** self.adc_bits if self.adc_bits else 0.0
 
     def initial_state(self, elements: int, sample_rate_hz: float) -> FrontEndState:
-        return FrontEndState(LevelState.start(elements, sample_rate_hz), DelayState.start(elements),
-                             DelayState.start(elements))
+        return FrontEndState(SlidingState.start(elements, half_cycle_widths(sample_rate_hz, [self.line_frequency_hz])),
+                             DelayState.start(elements), DelayState.start(elements))
 
     def apply(self, volts: np.ndarray, amps: np.ndarray, sample_rate_hz: float,
               state: FrontEndState) -> tuple[np.ndarray, np.ndarray, FrontEndState]:
@@ -267,9 +332,10 @@ class FrontEnd:
         v = volts * (1.0 + self.voltage_gain_error_percent / 100.0)
         a = amps
         if self._delays:
-            levels, level_state = block_levels(amps, state.level)
+            mean_square, level_state = sliding_mean(amps * amps, half_cycle_widths(fs, [self.line_frequency_hz]),
+                                                    state.level)
             if self.ct is not None:
-                gain, phase_deg = self.ct.at(levels)
+                gain, phase_deg = self.ct.at(np.sqrt(np.maximum(mean_square, 0.0)), self.line_frequency_hz)
                 a = amps * gain
                 lead_s = phase_deg / (360.0 * self.line_frequency_hz)
             else:
@@ -357,7 +423,8 @@ def _typical() -> FrontEnd:
         name="typical",
         ct=CtErrors(current_a=(2.0, 10.0, 40.0, 200.0, 240.0),
                     ratio_error_percent=(-3.0, -2.0, -1.5, -1.0, -1.0),
-                    phase_displacement_deg=(3.0, 2.0, 1.5, 1.0, 1.0)),
+                    phase_displacement_deg=(3.0, 2.0, 1.5, 1.0, 1.0), phase_law="inductive",
+                    unit_ratio_spread_percent=0.08, unit_phase_spread_deg=0.03),
         voltage_gain_error_percent=0.8,
         skew_s=50e-6,
         offset_v=3 * lsb_v, offset_a=3 * lsb_a,
@@ -374,7 +441,8 @@ def _metering() -> FrontEnd:
         name="metering",
         ct=CtErrors(current_a=(2.0, 20.0, 200.0, 240.0),
                     ratio_error_percent=(-0.6, -0.6, -0.3, -0.3),
-                    phase_displacement_deg=(0.5, 0.5, 0.25, 0.25)),
+                    phase_displacement_deg=(0.5, 0.5, 0.25, 0.25), phase_law="angle",
+                    unit_ratio_spread_percent=0.03, unit_phase_spread_deg=0.01),
         voltage_gain_error_percent=0.1,
         offset_v=20 * lsb_v, offset_a=20 * lsb_a,
         noise_v_rms=2 * lsb_v, noise_a_rms=2 * lsb_a,

@@ -44,6 +44,9 @@ class Installation:
 
     ``terminals`` and ``cts`` are the wiring as stated (a file may state a faulty wiring
     directly); ``faults`` are applied on top of it (:meth:`wiring`).
+    ``generation`` is what the installer declares of generation (S3.3: a PV inverter
+    back-feeding) — True: expected, so reverse power is not a fault; False: there is
+    none; None: not said. It changes no signal; the loads say what is connected.
     ``duration_s`` is how long to simulate [s], or None for the caller's default.
     """
 
@@ -57,6 +60,7 @@ class Installation:
     cts: tuple[CT, ...] | None = None                               # None: correct for the model
     loads: tuple[Load, ...] = ()
     faults: tuple[Fault, ...] = ()
+    generation: bool | None = None          # the installer's word: PV back-feed on site (True), none (False), unsaid (None)
     duration_s: float | None = None
     name: str = ""
     description: str = ""

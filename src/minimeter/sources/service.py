@@ -74,20 +74,33 @@ class Profile:
 
     @staticmethod
     def from_csv(path: str) -> "Profile":
-        """Read ``time_s,watts`` rows (a header line is allowed)."""
-        rows = []
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                text = line.split("#", 1)[0].strip()
-                if not text:
-                    continue
-                cells = [c.strip() for c in text.split(",")]
-                try:
-                    rows.append((float(cells[0]), float(cells[1])))
-                except (ValueError, IndexError):
-                    if line_no == 1 or not rows:
-                        continue  # header
-                    raise InvalidLoad(f"{path}:{line_no}: expected 'time_s,watts', got {line.strip()!r}") from None
+        """Read ``time_s,watts`` rows (a header line is allowed). S15.1: the file must be
+        a regular file of at most 16 MiB of UTF-8 text; times lie in 0 … 3.1536e8 s (ten
+        years) and values within ±1 MW."""
+        from minimeter.sources.recordings._base import check_file     # (recordings import nothing of ours)
+
+        max_bytes, max_time_s, max_w = 16 << 20, 3650 * 86400.0, 1e6
+        check_file(path, max_bytes, InvalidLoad)
+        rows: list[tuple[float, float]] = []
+        try:
+            with open(path, encoding="utf-8") as fh:
+                for line_no, line in enumerate(fh, 1):
+                    text = line.split("#", 1)[0].strip()
+                    if not text:
+                        continue
+                    cells = [c.strip() for c in text.split(",")]
+                    try:
+                        t, w = float(cells[0]), float(cells[1])
+                    except (ValueError, IndexError):
+                        if line_no == 1 or not rows:
+                            continue  # header
+                        raise InvalidLoad(f"{path}:{line_no}: expected 'time_s,watts', got {line.strip()[:80]!r}") from None
+                    if not (0.0 <= t <= max_time_s and abs(w) <= max_w):
+                        raise InvalidLoad(f"{path}:{line_no}: {t:g} s, {w:g} W is outside 0 … {max_time_s:g} s, "
+                                          f"±{max_w:g} W")
+                    rows.append((t, w))
+        except UnicodeDecodeError as exc:
+            raise InvalidLoad(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
         if not rows:
             raise InvalidLoad(f"{path}: no 'time_s,watts' rows")
         return Profile(tuple(r[0] for r in rows), tuple(r[1] for r in rows))

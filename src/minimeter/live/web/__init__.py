@@ -10,7 +10,7 @@ Routes
 ``GET /``                    the panel (static page: LCD, LEDs, outputs, power, chart,
                              event log, trainer controls)
 ``GET /api/state``           the newest :class:`~minimeter.live.stream.Snapshot` as JSON
-``GET /api/stream``          server-sent events: the newest snapshot, at most ~10 a second
+``GET /api/stream``          server-sent events: each snapshot pushed, at most ~10 a second
 ``GET /api/history``         power per element, once a simulated minute, last hours
 ``GET /api/events``          the recent event log, oldest first
 ``GET /api/faults``          the wiring faults that can be injected
@@ -20,9 +20,21 @@ Routes
 ``DELETE /api/faults``       remove every injected fault                       (controls)
 ``GET /metrics``             Prometheus text format (:mod:`minimeter.live.metrics`)
 
-Controls need the token (``Authorization: Bearer …`` or ``X-Minimeter-Token``) when
-one is set — :func:`create_app` is given one whenever the server binds an address other
-than loopback. Nothing anywhere writes, presets or resets the register.
+Hostile clients (SPEC S15.3). The controls answer only
+- the panel's own origin: an ``Origin`` header (every browser sends one with a POST or
+  DELETE) must name the request's own ``Host``, and ``Sec-Fetch-Site: cross-site`` is
+  refused (403) — no cross-site form post or fetch;
+- on a loopback panel (no token), a loopback ``Host`` (``127.x``, ``localhost``, ``::1``):
+  a page whose DNS name is rebound to 127.0.0.1 sends its own name and is refused (403);
+- the token (``Authorization: Bearer …`` or ``X-Minimeter-Token``) when one is set —
+  :func:`create_app` is given one whenever the server binds beyond loopback (401);
+- ``Content-Type: application/json`` for a body (415), of at most
+  :data:`MAX_BODY_BYTES` (413), a JSON object (400, however deeply nested);
+- a change the live meter can carry: the runner refuses (400), before anything applies,
+  loads and faults beyond its bounds (:func:`minimeter.live.runner.check_within_ratings`:
+  4 × the CT's rating, 2 × the meter's highest supply voltage, harmonics to the 50th,
+  64 loads, 16 faults) — no control can end or freeze the meter.
+Nothing anywhere writes, presets or resets the register.
 """
 
 from __future__ import annotations
@@ -52,17 +64,34 @@ from minimeter.live.stream import Snapshot
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-STREAM_PERIOD_S = 0.1
+STREAM_PERIOD_S = 0.1            # a stream sends at most one snapshot per this [s]
+STREAM_KEEPALIVE_S = 15.0         # and otherwise wakes only when one is pushed, or after this [s]
+MAX_BODY_BYTES = 4096             # a control's body: a load or fault is a few dozen bytes
 
 
 class PanelFeed:
-    """The web panel's sink: the newest snapshot pushed to it."""
+    """The web panel's sink: the newest snapshot pushed to it, and the streams waiting
+    for the next one (woken on their own event loop: an idle panel polls nothing)."""
 
     def __init__(self) -> None:
         self.latest: Snapshot | None = None
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def update(self, snapshot: Snapshot) -> None:
         self.latest = snapshot
+        for loop, event in list(self._waiters):
+            with contextlib.suppress(RuntimeError):          # a loop that has closed
+                loop.call_soon_threadsafe(event.set)
+
+    @contextlib.contextmanager
+    def waiter(self):
+        """An asyncio.Event set at every snapshot pushed, while in the ``with``."""
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        self._waiters.add(entry)
+        try:
+            yield entry[1]
+        finally:
+            self._waiters.discard(entry)
 
 
 def create_app(live: LiveMeter, *, token: str | None = None) -> Starlette:
@@ -82,6 +111,14 @@ def create_app(live: LiveMeter, *, token: str | None = None) -> Starlette:
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
+
+
+def _hostname(authority: str) -> str:
+    """``'127.0.0.1:8000'`` → ``'127.0.0.1'``, ``'[::1]:8000'`` → ``'::1'``."""
+    authority = authority.strip().lower()
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
 
 
 # --------------------------------------------------------------------------- helpers
@@ -130,21 +167,37 @@ async def _state(request: Request) -> JSONResponse:
 async def _stream(request: Request) -> StreamingResponse:
     stopping: asyncio.Event = request.app.state.stopping
 
+    feed: PanelFeed = request.app.state.feed
+
     async def events():
         sent = None
         yield "retry: 1000\n\n"
-        while not stopping.is_set():
-            snap = _latest(request)
-            if snap is not sent:
-                sent = snap
-                yield f"data: {json.dumps(_clean(snap.as_dict()))}\n\n"
-            if await request.is_disconnected():
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stopping.wait(), STREAM_PERIOD_S)
+        with feed.waiter() as pushed:
+            while not stopping.is_set():
+                pushed.clear()
+                snap = feed.latest
+                if snap is not sent:
+                    sent = snap
+                    yield f"data: {json.dumps(_clean(snap.as_dict()))}\n\n"
+                    await asyncio.sleep(STREAM_PERIOD_S)           # at most ~10 a second
+                    continue
+                if await request.is_disconnected():
+                    break
+                if await _first(pushed, stopping) is None:
+                    yield ": keep-alive\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _first(pushed: asyncio.Event, stopping: asyncio.Event) -> asyncio.Event | None:
+    """Wait for a snapshot pushed or the server stopping (whichever first), at most
+    :data:`STREAM_KEEPALIVE_S`; None when neither came."""
+    waits = {asyncio.ensure_future(pushed.wait()), asyncio.ensure_future(stopping.wait())}
+    done, pending = await asyncio.wait(waits, timeout=STREAM_KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return pushed if done else None
 
 
 async def _history(request: Request) -> JSONResponse:
@@ -175,22 +228,61 @@ def _authorised(request: Request) -> bool:
     return hmac.compare_digest(given.encode(), token.encode())
 
 
+def _foreign(request: Request) -> str | None:
+    """Why a control request does not come from the panel's own origin, or None."""
+    host = request.headers.get("host", "")
+    if request.app.state.token is None and not is_loopback(_hostname(host)):
+        return f"controls answer a loopback Host only, not {host[:80]!r} (DNS rebinding)"
+    origin = request.headers.get("origin")
+    if origin is not None and origin.partition("://")[2].rstrip("/").lower() != host.strip().lower():
+        return f"controls answer the panel's own origin only, not {origin[:80]!r}"
+    if request.headers.get("sec-fetch-site", "same-origin") == "cross-site":
+        return "controls answer the panel's own origin only, not a cross-site request"
+    return None
+
+
+async def _body(request: Request) -> tuple[dict | None, JSONResponse | None]:
+    """The control's JSON object, or the error answer (415, 413, 400)."""
+    if request.method != "POST":
+        return {}, None
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json":
+        return None, _json({"error": "controls take Content-Type: application/json"}, 415)
+    too_big = _json({"error": f"a control's body is at most {MAX_BODY_BYTES} bytes"}, 413)
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        return None, too_big
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY_BYTES:
+            return None, too_big
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        return None, _json({"error": "the request body must be JSON"}, 400)
+    if not isinstance(body, dict):
+        return None, _json({"error": "the request body must be a JSON object"}, 400)
+    return body, None
+
+
 async def _control(request: Request, action: Callable[[LiveMeter, dict], None]) -> JSONResponse:
-    """Check the token and the body, make the change on the runner (it takes effect from
-    the next line cycle fed), and answer with the loads and faults now set."""
+    """Check where the request comes from, the token and the body, make the change on the
+    runner (it checks the change first, then it takes effect from the next line cycle
+    fed), and answer with the loads and faults now set."""
+    foreign = _foreign(request)
+    if foreign is not None:
+        return _json({"error": foreign}, 403)
     if not _authorised(request):
         return _json({"error": "this meter is served beyond localhost: controls need its token"}, 401)
-    try:
-        body = await request.json() if request.method == "POST" else {}
-    except json.JSONDecodeError:
-        return _json({"error": "the request body must be JSON"}, 400)
-    if not isinstance(body, dict):
-        return _json({"error": "the request body must be a JSON object"}, 400)
+    body, refusal = await _body(request)
+    if refusal is not None:
+        return refusal
     live: LiveMeter = request.app.state.live
     try:
         await run_in_threadpool(action, live, body)
-    except (MinimeterError, TypeError, ValueError) as exc:
-        return _json({"error": str(exc)}, 400)
+    except (MinimeterError, TypeError, ValueError, ArithmeticError) as exc:
+        return _json({"error": str(exc)[:500]}, 400)
     return _json({"ok": True, "loads": list(live.loads_text()), "faults": list(live.faults_text())})
 
 

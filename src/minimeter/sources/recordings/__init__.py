@@ -1,4 +1,4 @@
-"""Readers of waveform files (SPEC §4 inputs; issue 4): COMTRADE, CSV, WAV and NumPy
+"""Readers of waveform files (SPEC §4 inputs; issue 4): COMTRADE (with the 2013 ``.cff``), CSV, WAV and NumPy
 ``.npz``. Each returns ``(frames, metadata)`` and can stream in chunks with flat memory;
 :class:`ChannelMap` assigns file channels to the meter's inputs with CT and PT ratios.
 
@@ -19,18 +19,18 @@ from minimeter.sources.recordings.csv_reader import CsvReader, read_csv, write_c
 from minimeter.sources.recordings.npz import NpzReader, read_npz, write_npz
 from minimeter.sources.recordings.wav import WavReader, WavWriter, read_wav
 
-FORMATS = {".cfg": "comtrade", ".dat": "comtrade", ".csv": "csv", ".txt": "csv", ".wav": "wav", ".npz": "npz"}
+FORMATS = {".cfg": "comtrade", ".dat": "comtrade", ".cff": "comtrade", ".csv": "csv", ".txt": "csv", ".wav": "wav", ".npz": "npz"}
 
 
 def open_recording(path: str | Path, **options: Any) -> Reader:
-    """A reader for ``path``, chosen by its suffix (.cfg/.dat, .csv, .wav, .npz).
+    """A reader for ``path``, chosen by its suffix (.cfg/.dat/.cff, .csv, .wav, .npz).
     ``options`` go to the reader (``columns``, ``sample_rate_hz`` for CSV; ``names``,
     ``units``, ``scales`` for WAV)."""
     p = Path(path)
     kind = FORMATS.get(p.suffix.lower())
     if kind is None:
         raise InvalidRecording(
-            f"{p}: unknown file type {p.suffix!r} — COMTRADE (.cfg/.dat), CSV (.csv), WAV (.wav) or NumPy (.npz)"
+            f"{p}: unknown file type {p.suffix!r} — COMTRADE (.cfg/.dat/.cff), CSV (.csv), WAV (.wav) or NumPy (.npz)"
         )
     if kind == "comtrade":
         return ComtradeReader(p)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minimeter.sources.recordings._base import InvalidRecording, RecordingInfo
+from minimeter.sources.recordings._base import InvalidRecording, RecordingInfo, guess_unit, si_unit
 
 MAP_HELP = "VCHAN:ICHAN[:pt=RATIO][:ct=RATIO] per element, comma-separated — e.g. U1:I1,U2:I2,U3:I3"
 
@@ -67,12 +67,8 @@ class ChannelMap:
         ``first_chunk``, a voltage channel whose rms is under 10 % of the largest is
         taken for a neutral-to-ground voltage and left out with its partner."""
         def kind(name: str, unit: str) -> str:
-            u = unit.strip().lower()
-            if u in ("v", "volt", "volts", "kv"):
-                return "V"
-            if u in ("a", "amp", "ampere", "amperes", "amps", "ka"):
-                return "A"
-            return "V" if name[:1].upper() in "VU" else "A" if name[:1].upper() == "I" else ""
+            si, _ = si_unit(unit)
+            return si if si in ("V", "A") else guess_unit(name)
         kinds = [kind(n, u) for n, u in zip(info.channel_names, info.channel_units)]
         v_idx = [k for k, c in enumerate(kinds) if c == "V"]
         i_idx = [k for k, c in enumerate(kinds) if c == "A"]
@@ -83,7 +79,7 @@ class ChannelMap:
                 f"give a channel map: {MAP_HELP}"
             )
         if first_chunk is not None and first_chunk.shape[1] and len(pairs) > 1:
-            rms = np.sqrt(np.mean(first_chunk[[v for v, _ in pairs]] ** 2, axis=1))
+            rms = np.sqrt(np.nanmean(first_chunk[[v for v, _ in pairs]] ** 2, axis=1))   # NaN: a gap
             pairs = [p for p, r in zip(pairs, rms) if r >= 0.1 * rms.max()]
         names = info.channel_names
         return ChannelMap(tuple(ElementChannels(names[v], names[i]) for v, i in pairs))

@@ -1,7 +1,10 @@
 """COMTRADE reader (IEEE C37.111-1991, -1999 and IEC 60255-24:2013 / C37.111-2013).
 
 A recording is a ``.CFG`` (configuration, text) and a ``.DAT`` (samples) of the same
-stem. Analog values are ``a · x + b`` with the CFG's per-channel multiplier ``a`` and
+stem, or (2013) one ``.CFF`` holding both as sections — ``--- file type: CFG ---``, then
+INF and HDR, then ``--- file type: DAT ASCII ---`` or ``--- file type: DAT BINARY: n ---``
+(``BINARY32``, ``FLOAT32``; ``n`` the section's bytes) — streamed the same way: the
+binary data section is memory-mapped at its offset, the ASCII one read line by line. Analog values are ``a · x + b`` with the CFG's per-channel multiplier ``a`` and
 offset ``b``. The ``.DAT`` is ASCII (``n, timestamp, A1…Aa, D1…Dd`` per line) or binary
 (``BINARY`` int16, ``BINARY32`` int32, ``FLOAT32``; each record a uint32 sample number,
 a uint32 timestamp, the analog values and the digital channels packed in uint16 words),
@@ -18,6 +21,12 @@ What real files do, and how it is handled:
   differences between neighbours;
 * the 1991 revision has no revision year on line 1 and no ``timemult`` line.
 
+* a missing sample (the standard's marker: 99999 in ASCII, 0x8000 in BINARY,
+  0x80000000 in BINARY32, NaN in FLOAT32; not in 1991 files) is never a sample: it comes
+  out as NaN (:func:`minimeter.drive.recording_chunks` turns it into a flagged gap,
+  S4.9); found as the chunks are read, with a reduction per chunk, not a scan at open;
+* channel units (``kV``, ``mA``, …) are applied: the frames come out in V and A (S4.9).
+
 Only digital channels' presence is checked; their values are not returned. Recordings
 with more than one sample rate are refused with a clear error (the meter needs one
 uniform rate, S4.1).
@@ -31,15 +40,21 @@ directly (the standard's text is short) and maps binary ``.DAT`` files with
 from __future__ import annotations
 
 import io
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from minimeter.sources.recordings._base import InvalidRecording, Reader, RecordingInfo, check_file
+from minimeter.sources.recordings._base import (MAX_CHANNELS, MAX_SAMPLE_RATE_HZ, MAX_TEXT_BYTES, InvalidRecording,
+                                                Reader, RecordingInfo, check_file, check_rate, reading)
 
 _BINARY_TYPES = {"BINARY": "<i2", "BINARY32": "<i4", "FLOAT32": "<f4"}
+# The standard's missing-sample markers (C37.111-1999 and -2013): 99999 in an ASCII DAT,
+# 0x8000 in BINARY, 0x80000000 in BINARY32; a NaN in FLOAT32. The 1991 revision has none.
+_MISSING = {"ASCII": 99999, "BINARY": -0x8000, "BINARY32": -0x80000000, "FLOAT32": math.nan}
 _EOF = 0x1A
 
 
@@ -105,11 +120,15 @@ class _CfgLines:
     def text_of(self, line_no: int) -> str:
         return self.lines[line_no - 1]
 
-    def number(self, value: str, what: str, line_no: int, kind=float):
+    def number(self, value: str, what: str, line_no: int, kind=float, lo: float = -math.inf, hi: float = math.inf):
+        """``value`` as a finite number of ``kind`` inside [lo, hi]."""
         try:
-            return kind(value)
+            number = kind(value)
         except ValueError:
             raise InvalidRecording(f"{self.path}: line {line_no}: {what} {value!r} is not a number") from None
+        if not (math.isfinite(number) and lo <= number <= hi):
+            raise InvalidRecording(f"{self.path}: line {line_no}: {what} {value!r} is outside {lo:g} … {hi:g}")
+        return number
 
     def fail(self, line_no: int, problem: str) -> InvalidRecording:
         return InvalidRecording(f"{self.path}: line {line_no}: {problem}")
@@ -117,8 +136,13 @@ class _CfgLines:
 
 def parse_cfg(path: str | Path) -> ComtradeConfig:
     """Parse a COMTRADE configuration file; errors name the file, the line and the fault."""
-    p = check_file(path)
-    raw = p.read_bytes().replace(bytes([_EOF]), b"")
+    p = check_file(path, MAX_TEXT_BYTES)
+    with reading(p):
+        return _parse_cfg_text(p, p.read_bytes())
+
+
+def _parse_cfg_text(p: Path, raw: bytes) -> ComtradeConfig:
+    raw = raw.replace(bytes([_EOF]), b"")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -140,7 +164,7 @@ def parse_cfg(path: str | Path) -> ComtradeConfig:
         raise cfg.fail(line_no, f"data file type {fmt!r} unknown — ASCII, BINARY, BINARY32 or FLOAT32")
     time_mult = 1.0
     if revision >= 1999 and cfg.pos < len(cfg.lines) and cfg.lines[cfg.pos].strip():
-        time_mult = cfg.number(_fields(cfg.lines[cfg.pos])[0], "time multiplier", cfg.line_no)
+        time_mult = cfg.number(_fields(cfg.lines[cfg.pos])[0], "time multiplier", cfg.line_no, lo=1e-12, hi=1e12)
     return ComtradeConfig(
         station=head[0], revision=revision, analog=analog, digital_count=n_digital,
         line_frequency_hz=line_frequency, sample_rate_hz=rate_hz, end_sample=end_sample,
@@ -153,9 +177,9 @@ def _channel_counts(cfg: _CfgLines) -> tuple[int, int]:
     counts = cfg.take("the channel counts 'TT,##A,##D'")
     if len(counts) < 3:
         raise cfg.fail(2, f"expected 'TT,##A,##D' (total, analog, digital counts), got {cfg.text_of(2)!r}")
-    total = cfg.number(counts[0], "total channel count", 2, int)
-    n_analog = cfg.number(counts[1].upper().rstrip("A"), "analog channel count", 2, int)
-    n_digital = cfg.number(counts[2].upper().rstrip("D"), "digital channel count", 2, int)
+    total = cfg.number(counts[0], "total channel count", 2, int, 0, 17 * MAX_CHANNELS)
+    n_analog = cfg.number(counts[1].upper().rstrip("A"), "analog channel count", 2, int, 0, MAX_CHANNELS)
+    n_digital = cfg.number(counts[2].upper().rstrip("D"), "digital channel count", 2, int, 0, 16 * MAX_CHANNELS)
     if total != n_analog + n_digital:
         raise cfg.fail(2, f"wrong channel count — total {total} is not {n_analog} analog + {n_digital} digital")
     return n_analog, n_digital
@@ -203,20 +227,71 @@ def _line_frequency(cfg: _CfgLines, n_analog: int, n_digital: int) -> float:
 def _sample_rate(cfg: _CfgLines) -> tuple[float, int]:
     """The sample rate [Hz] and the last sample number; one uniform rate only."""
     line_no = cfg.line_no
-    nrates = cfg.number(cfg.take("the number of sample rates")[0], "number of sample rates", line_no, int)
+    nrates = cfg.number(cfg.take("the number of sample rates")[0], "number of sample rates", line_no, int, 0, 1000)
     rates = []
     for _ in range(max(nrates, 1)):
         line_no = cfg.line_no
         f = cfg.take("a sample rate line 'samp,endsamp'")
         if len(f) < 2:
             raise cfg.fail(line_no, f"expected 'samp,endsamp', got {cfg.text_of(line_no)!r}")
-        rates.append((cfg.number(f[0], "sample rate", line_no), cfg.number(f[1], "end sample", line_no, int)))
+        rates.append((cfg.number(f[0], "sample rate", line_no, float, 0.0, MAX_SAMPLE_RATE_HZ),
+                      cfg.number(f[1], "end sample", line_no, int, 0, 1 << 48)))
     if nrates > 1 and len({r for r, _ in rates}) > 1:
         raise InvalidRecording(
             f"{cfg.path}: {nrates} different sample rates ({', '.join(f'{r:g} Hz' for r, _ in rates)}) — "
             "the meter needs one uniform rate; resample the recording first"
         )
     return rates[0][0], rates[-1][1]
+
+
+_CFF_HEADER = re.compile(rb"^---\s*file type:\s*([a-z]+)(?:\s+([a-z0-9]+))?(?:\s*:\s*(\d+))?\s*---$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CffLayout:
+    """Where a ``.cff``'s sections are: the CFG's text, and the DAT section's data type,
+    byte offset and length (None: to the end of the file, an ASCII section)."""
+
+    cfg_text: bytes
+    data_format: str
+    data_offset: int
+    data_bytes: int | None
+
+
+def scan_cff(path: Path) -> CffLayout:
+    """Find a ``.cff``'s CFG text and its DAT section, reading only up to the DAT header."""
+    size = path.stat().st_size
+    cfg, section = bytearray(), None
+    with open(path, "rb") as fh:
+        while line := fh.readline(MAX_TEXT_BYTES):
+            header = _CFF_HEADER.match(line.strip())
+            if header is None:
+                if section == "CFG":
+                    cfg += line
+                    if len(cfg) > MAX_TEXT_BYTES:
+                        raise InvalidRecording(f"{path}: the CFG section is over {MAX_TEXT_BYTES:,} bytes")
+                elif section is None and line.strip():
+                    raise InvalidRecording(f"{path}: not a COMTRADE .cff — expected '--- file type: CFG ---' first")
+                continue
+            section = header.group(1).decode().upper()
+            if section != "DAT":
+                continue
+            fmt = (header.group(2) or b"").decode().upper()
+            if fmt not in ("ASCII", *_BINARY_TYPES):
+                raise InvalidRecording(f"{path}: DAT section of type {fmt!r} — ASCII, BINARY, BINARY32 or FLOAT32")
+            if not cfg.strip():
+                raise InvalidRecording(f"{path}: no CFG section before the DAT section")
+            offset = fh.tell()
+            if fmt == "ASCII":
+                return CffLayout(bytes(cfg), fmt, offset, None)
+            if header.group(3) is None:
+                raise InvalidRecording(f"{path}: the {fmt} DAT section's header gives no byte count")
+            length = int(header.group(3))
+            if offset + length > size:
+                raise InvalidRecording(f"{path}: truncated — the DAT section declares {length:,} bytes, "
+                                       f"the file holds {size - offset:,}")
+            return CffLayout(bytes(cfg), fmt, offset, length)
+    raise InvalidRecording(f"{path}: no '--- file type: DAT … ---' section")
 
 
 def _dat_path(cfg_path: Path) -> Path:
@@ -228,15 +303,29 @@ def _dat_path(cfg_path: Path) -> Path:
 
 
 class ComtradeReader(Reader):
-    """A COMTRADE recording. ``path`` is the ``.CFG`` (or the ``.DAT`` beside it)."""
+    """A COMTRADE recording. ``path`` is the ``.CFG`` (or the ``.DAT`` beside it), or a
+    2013 single-file ``.CFF``."""
 
     def __init__(self, path: str | Path) -> None:
         p = Path(path)
         if p.suffix.lower() == ".dat":
             p = p.with_suffix(".CFG") if p.with_suffix(".CFG").exists() else p.with_suffix(".cfg")
         self.cfg_path = check_file(p)
-        self.cfg = parse_cfg(self.cfg_path)
-        self.dat_path = _dat_path(self.cfg_path)
+        self._data_offset, self._data_bytes = 0, None      # the data: a whole .DAT, or a .cff's section
+        if p.suffix.lower() == ".cff":
+            with reading(p):
+                layout = scan_cff(p)
+                self.cfg = _parse_cfg_text(p, layout.cfg_text)
+            if self.cfg.data_format != layout.data_format:
+                raise InvalidRecording(f"{p}: the CFG says {self.cfg.data_format}, the DAT section is {layout.data_format}")
+            self.dat_path, self._data_offset, self._data_bytes = p, layout.data_offset, layout.data_bytes
+        else:
+            self.cfg = parse_cfg(self.cfg_path)
+            self.dat_path = _dat_path(self.cfg_path)
+        with reading(self.dat_path):
+            self.info = self._describe(self._open())
+
+    def _open(self) -> RecordingInfo:
         cfg = self.cfg
         self._a = np.array([c.multiplier for c in cfg.analog])[:, None]
         self._b = np.array([c.offset for c in cfg.analog])[:, None]
@@ -254,12 +343,32 @@ class ComtradeReader(Reader):
                 f"{self.dat_path}: truncated or inconsistent — the CFG says {cfg.end_sample} samples, "
                 f"the DAT holds {frames}"
             )
-        self.info = RecordingInfo(
-            path=str(self.cfg_path), format="comtrade", sample_rate_hz=rate, frame_count=frames,
-            channel_names=tuple(c.name for c in cfg.analog),
-            channel_units=tuple(c.unit for c in cfg.analog),
-            start_time=cfg.start_time, notes=tuple(notes),
+        return RecordingInfo(
+            path=str(self.cfg_path), format="comtrade", sample_rate_hz=check_rate(self.cfg_path, rate),
+            frame_count=frames, channel_names=tuple(c.name for c in cfg.analog),
+            channel_units=tuple(c.unit for c in cfg.analog), start_time=cfg.start_time, notes=tuple(notes),
         )
+
+    # ------------------------------------------------------------ missing samples
+    @property
+    def _marker(self) -> float | None:
+        """The missing-sample marker of this file's data format (None: a 1991 file)."""
+        return None if self.cfg.revision < 1999 else _MISSING[self.cfg.data_format]
+
+    def _scaled(self, counts: np.ndarray) -> np.ndarray:
+        """Raw values (channels, k), any numeric type → ``a · x + b`` [float64] in one
+        allocation, NaN where a sample is missing. An integer marker is the format's
+        extreme (99999 the largest ASCII value, 0x8000… the smallest binary one), so a
+        chunk without one is told by one reduction; FLOAT32's NaN stays NaN by itself."""
+        out = np.multiply(counts, self._a, dtype=float)
+        out += self._b
+        marker = self._marker
+        if marker is None or math.isnan(marker) or not counts.size:
+            return out
+        extreme = counts.max() if marker > 0 else counts.min()
+        if extreme == marker:
+            out[counts == marker] = np.nan
+        return out
 
     # ------------------------------------------------------------ binary
     def _record_dtype(self) -> np.dtype:
@@ -269,13 +378,14 @@ class ComtradeReader(Reader):
                          ("d", "<u2", (self._words,))])
 
     def _scan_binary(self) -> tuple[int, float, list[str]]:
-        size = self.dat_path.stat().st_size
+        size = (self._data_bytes if self._data_bytes is not None
+                else self.dat_path.stat().st_size - self._data_offset)
         rec = self._record_dtype().itemsize
         frames, rest = divmod(size, rec)
         notes = []
         if rest:
             with open(self.dat_path, "rb") as fh:
-                fh.seek(frames * rec)
+                fh.seek(self._data_offset + frames * rec)
                 tail = fh.read()
             if tail == bytes([_EOF]):
                 notes.append("trailing end-of-file byte 0x1A ignored")
@@ -287,17 +397,24 @@ class ComtradeReader(Reader):
         self._frames = frames
         rate = self.cfg.sample_rate_hz
         if rate <= 0:
+            if frames < 2:
+                raise InvalidRecording(f"{self.cfg_path}: the sample rate is 0 (timestamps only) and the DAT holds "
+                                       f"{frames} record(s) — at least 2 are needed to time them")
             rate = self._rate_from_timestamps(*self._binary_times(frames))
             notes.append("sample rate taken from the timestamps (mean over the file)")
         return frames, rate, notes
 
+    def _memmap(self, frames: int) -> np.memmap:
+        return np.memmap(self.dat_path, dtype=self._record_dtype(), mode="r", offset=self._data_offset,
+                         shape=(frames,))
+
     def _binary_times(self, frames: int) -> tuple[float, float, int]:
-        mm = np.memmap(self.dat_path, dtype=self._record_dtype(), mode="r", shape=(frames,))
+        mm = self._memmap(frames)
         return float(mm["t"][0]), float(mm["t"][-1]), frames
 
     def _rate_from_timestamps(self, t_first: float, t_last: float, frames: int) -> float:
         span_s = (t_last - t_first) * self.cfg.time_multiplier * 1e-6
-        if frames < 2 or span_s <= 0:
+        if frames < 2 or not span_s > 0:
             raise InvalidRecording(
                 f"{self.cfg_path}: the sample rate is 0 (timestamps only) and the timestamps do not advance"
             )
@@ -306,14 +423,15 @@ class ComtradeReader(Reader):
     def _binary_chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
         if self._frames == 0:
             return
-        mm = np.memmap(self.dat_path, dtype=self._record_dtype(), mode="r", shape=(self._frames,))
+        mm = self._memmap(self._frames)
         for k in range(0, self._frames, chunk_frames):
-            counts = np.asarray(mm["a"][k:k + chunk_frames], dtype=float).T
-            yield self._a * counts + self._b
+            yield self._scaled(mm["a"][k:k + chunk_frames].T)
 
     # ------------------------------------------------------------ ASCII
     def _open_text(self):
-        return open(self.dat_path, "r", encoding="latin-1", newline=None)
+        raw = open(self.dat_path, "rb")
+        raw.seek(self._data_offset)
+        return io.TextIOWrapper(raw, encoding="latin-1", newline=None)
 
     def _ascii_lines(self) -> Iterator[tuple[int, str]]:
         with self._open_text() as fh:
@@ -399,7 +517,7 @@ class ComtradeReader(Reader):
                             f"{self.dat_path}: line {first_line + offset}, field {field_no}: {value.strip()!r} is not a number"
                         ) from None
             raise InvalidRecording(f"{self.dat_path}: cannot parse the samples near line {first_line}: {exc}") from None
-        return self._a * values.T + self._b
+        return self._scaled(values.T)
 
     def _chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
         if self.cfg.data_format == "ASCII":

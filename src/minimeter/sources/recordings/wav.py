@@ -9,7 +9,9 @@ and scales come from the arguments, or from a JSON sidecar ``<file>.wav.json`` h
 channels are ``ch1…`` with scale 1.
 
 The data chunk is memory-mapped, so streaming holds one chunk at a time whatever the
-file's size.
+file's size. Units ('V', 'kV', 'mA', …) are applied: the frames come out in SI (S4.9).
+The sidecar is at most 16 MiB of JSON; each scale is finite, non-zero and at most 1e9 in
+magnitude (S15.1).
 """
 
 from __future__ import annotations
@@ -21,9 +23,28 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from minimeter.sources.recordings._base import InvalidRecording, Reader, RecordingInfo, check_file
+from minimeter.sources.recordings._base import (MAX_CHANNELS, MAX_TEXT_BYTES, InvalidRecording, Reader, RecordingInfo,
+                                                check_file, check_rate, guess_unit, reading)
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+MAX_SCALE = 1e9          # |scale| bound: the physical value at full scale [V] or [A]
+
+
+def read_sidecar(sidecar: Path) -> tuple[list[str], list[str], list[float]]:
+    """The names, units and scales of a ``.wav.json`` channel description."""
+    check_file(sidecar, MAX_TEXT_BYTES)
+    try:
+        described = json.loads(sidecar.read_text(encoding="utf-8"))["channels"]
+        if not isinstance(described, list) or not all(isinstance(c, dict) for c in described):
+            raise TypeError("'channels' must be a list of tables")
+        names = [str(c["name"]) for c in described]
+        units = [str(c.get("unit", "")) for c in described]
+        scales = [float(c.get("scale", 1.0)) for c in described]
+    except RecursionError:
+        raise InvalidRecording(f"{sidecar}: not a channel description (nested too deeply)") from None
+    except (ValueError, KeyError, TypeError, UnicodeError) as exc:
+        raise InvalidRecording(f"{sidecar}: not a channel description ({exc})") from None
+    return names, units, scales
 
 
 class WavReader(Reader):
@@ -39,29 +60,31 @@ class WavReader(Reader):
     def __init__(self, path: str | Path, names: Sequence[str] | None = None,
                  units: Sequence[str] | None = None, scales: Sequence[float] | None = None) -> None:
         self.path = check_file(path)
+        with reading(self.path):
+            self.info = self._describe(self._open(names, units, scales))
+
+    def _open(self, names, units, scales) -> RecordingInfo:
         self._parse_header()
         sidecar = Path(str(self.path) + ".json")
-        described = None
+        described = False
         if sidecar.exists() and names is None and scales is None:
-            try:
-                described = json.loads(sidecar.read_text())["channels"]
-                names = [str(c["name"]) for c in described]
-                units = [str(c.get("unit", "")) for c in described]
-                scales = [float(c.get("scale", 1.0)) for c in described]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InvalidRecording(f"{sidecar}: not a channel description ({exc})") from None
-        source = f"the channel description ({sidecar.name})" if described is not None else "the channel description given"
+            names, units, scales = read_sidecar(sidecar)
+            described = True
+        source = f"the channel description ({sidecar.name})" if described else "the channel description given"
         for what, values in (("names", names), ("units", units), ("scales", scales)):
             if values is not None and len(values) != self.channels:
                 raise InvalidRecording(
                     f"{self.path}: wrong channel count — the WAV has {self.channels} channels, "
                     f"{source} has {len(values)} {what}"
                 )
-        names = tuple(names) if names is not None else tuple(f"ch{k + 1}" for k in range(self.channels))
-        units = tuple(units) if units is not None else tuple(
-            "V" if n[:1].upper() in "VU" else "A" if n[:1].upper() == "I" else "" for n in names)
-        self._scale = (np.asarray(scales, float) if scales is not None else np.ones(self.channels))[:, None]
-        self.info = RecordingInfo(str(self.path), "wav", float(self.rate), self.frames, names, units)
+        names = tuple(str(n) for n in names) if names is not None else tuple(f"ch{k + 1}" for k in range(self.channels))
+        units = tuple(str(u) for u in units) if units is not None else tuple(guess_unit(n) for n in names)
+        scale = np.asarray(scales, float) if scales is not None else np.ones(self.channels)
+        if not np.all(np.isfinite(scale) & (scale != 0) & (np.abs(scale) <= MAX_SCALE)):
+            raise InvalidRecording(f"{self.path}: a channel scale {scale.tolist()} is zero, not finite or over "
+                                   f"{MAX_SCALE:g} in magnitude")
+        self._scale = scale[:, None]
+        return RecordingInfo(str(self.path), "wav", check_rate(self.path, self.rate), self.frames, names, units)
 
     def _parse_header(self) -> None:
         size = self.path.stat().st_size
@@ -76,6 +99,8 @@ class WavReader(Reader):
                     raise InvalidRecording(f"{self.path}: truncated — no 'data' chunk found")
                 cid, clen = head[:4], struct.unpack("<I", head[4:])[0]
                 if cid == b"fmt ":
+                    if clen > 1 << 16:          # 16 to 40 bytes in practice; never allocate what a header claims
+                        raise InvalidRecording(f"{self.path}: a 'fmt ' chunk of {clen:,} bytes — at most 65,536")
                     fmt = fh.read(clen)
                     if clen % 2:
                         fh.read(1)
@@ -95,7 +120,7 @@ class WavReader(Reader):
         if tag not in (_PCM, _FLOAT) or (tag == _FLOAT and bits not in (32, 64)) or (tag == _PCM and bits not in (8, 16, 24, 32)):
             raise InvalidRecording(f"{self.path}: unsupported WAV encoding (format {tag}, {bits} bits); "
                                    "PCM 8/16/24/32-bit or float 32/64-bit")
-        if channels < 1 or rate <= 0 or align != channels * bits // 8:
+        if not 1 <= channels <= MAX_CHANNELS or rate <= 0 or align != channels * bits // 8:
             raise InvalidRecording(f"{self.path}: inconsistent 'fmt ' chunk ({channels} channels, {rate} Hz, block {align})")
         available = max(size - self._offset, 0)
         if data_len > available:
@@ -129,9 +154,19 @@ class WavReader(Reader):
         return x / float(1 << (8 * bytes_per - 1))
 
     def _chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
+        if not (self.is_float or self.bits in (16, 32)):
+            for k in range(0, self.frames, chunk_frames):
+                yield self._normalised(k, min(chunk_frames, self.frames - k)) * self._scale
+            return
+        if self.frames == 0:
+            return
+        # 16/32-bit PCM and float: one map of the whole data chunk (one read-ahead stream),
+        # each chunk converted and scaled in one pass: counts × (scale / 2^(bits−1))
+        dtype = ("<f4" if self.bits == 32 else "<f8") if self.is_float else {16: "<i2", 32: "<i4"}[self.bits]
+        mm = np.memmap(self.path, dtype=dtype, mode="r", offset=self._offset, shape=(self.frames, self.channels))
+        per_count = self._scale if self.is_float else self._scale / float(1 << (self.bits - 1))
         for k in range(0, self.frames, chunk_frames):
-            m = min(chunk_frames, self.frames - k)
-            yield self._normalised(k, m) * self._scale
+            yield np.multiply(mm[k:k + chunk_frames].T, per_count, dtype=float)
 
 
 def read_wav(path: str | Path, names: Sequence[str] | None = None, units: Sequence[str] | None = None,

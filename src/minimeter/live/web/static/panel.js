@@ -48,7 +48,9 @@ function onSnapshot(s) {
   if (first || !(s.speed > 0)) {
     queue = [];
     LEDS.forEach((led) => setLed(led, s.leds[led]));
-    lastQueuedT = s.time_s;
+    // What this snapshot's LED states already show: its own changes. A change stamped at
+    // its clock or later (the power-up at t = 0 before any cycle is fed) is still to come.
+    lastQueuedT = s.led_changes.reduce((t, c) => Math.max(t, c[2]), -Infinity);
   } else {
     let newest = lastQueuedT;
     for (const [led, state, t] of s.led_changes) {
