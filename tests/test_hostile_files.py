@@ -262,3 +262,16 @@ def test_s15_1_an_npz_with_an_encrypted_member(tmp_path):
             at = data.find(signature, at + 4)
     path.write_bytes(bytes(data))
     _refused(path, needle="an encrypted member")
+
+
+def test_s15_1_a_name_from_the_file_with_a_newline_stays_on_one_line(tmp_path):
+    """A mutated member name ('sample_rat\\n_hz') is quoted escaped: the error is one line."""
+    path = tmp_path / "r.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, value in (("V1", np.zeros(4)), ("I1", np.zeros(4)), ("sample_rat\n_hz", np.array(2000.0))):
+            buf = io.BytesIO()
+            np.save(buf, value)
+            zf.writestr(name + ".npy", buf.getvalue())
+    with pytest.raises(InvalidRecording) as err:
+        open_recording(path)
+    assert "\n" not in str(err.value) and "sample_rat\\n_hz" in str(err.value)

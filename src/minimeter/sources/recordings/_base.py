@@ -41,7 +41,19 @@ _BAD_FILE = (ValueError, TypeError, KeyError, IndexError, OverflowError, EOFErro
 
 class InvalidRecording(MinimeterError, ValueError):
     """A recording file that cannot be read: malformed, truncated, inconsistent with its
-    configuration, or not numeric. The message names the file and the problem."""
+    configuration, or not numeric. The message names the file and the problem, on one
+    line: control characters that came from the file (a channel or member name with a
+    newline) are shown escaped."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(_one_line(str(message)))
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters escaped as ``\\n``, ``\\x1b``, … (printable text unchanged)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 @dataclass(frozen=True)
