@@ -23,7 +23,7 @@ import numpy as np
 
 from minimeter.meter.catalog import MeterSpec, meter_spec
 from minimeter.errors import InvalidOption, InvalidSamples, MinimeterError
-from minimeter.meter.metrology import SECONDS_PER_HOUR, CycleBlock, LineCycleState, measure_chunk
+from minimeter.meter.metrology import SECONDS_PER_HOUR, ChannelPeaks, CycleBlock, LineCycleState, measure_chunk
 from minimeter.meter.outputs import Transition, find_transitions, output_state
 from minimeter.meter.register import MAX_CYCLE_WH, QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
 from minimeter.meter.snapshot import EventKind, InvalidSnapshot, MeterSnapshot
@@ -660,17 +660,26 @@ class Meter:
                 "start a new meter (or resample) for a different rate"
             )
         calibration_state = self._calibration_state
+        names = ("volts", "amps")
         if self.calibration is not None:
+            _check_samples("volts", v, self.input_ceiling_v, "V")    # the raw input, before the filter
+            _check_samples("amps", a, self.input_ceiling_a, "A")
             if calibration_state is None:
                 calibration_state = self.calibration.initial_state(self.spec.elements, fs)
             v, a, calibration_state = self.calibration.apply(v, a, fs, calibration_state)
-            _check_samples("calibrated volts", np.asarray(v, float), self.input_ceiling_v, "V")
-            _check_samples("calibrated amps", np.asarray(a, float), self.input_ceiling_a, "A")
-        with np.errstate(invalid="ignore", divide="ignore"):     # zero-width cycles: see _zero_width_defined
-            block, new_state = measure_chunk(
-                v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz
+            v, a = np.asarray(v, float), np.asarray(a, float)
+            names = ("calibrated volts", "calibrated amps")
+        # measure_chunk is pure: the samples are judged on the peaks its one pass finds,
+        # before anything is committed (a scan of the samples only to name a bad one).
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # zero-width cycles: see _zero_width_defined
+            block, new_state, peaks = measure_chunk(
+                v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz, peaks=True
             )
-        clipped = self._clipping_events(v, a, state)
+        if not np.all(peaks.volts <= self.input_ceiling_v):        # NaN fails too
+            _check_samples(names[0], v, self.input_ceiling_v, "V")
+        if not np.all(peaks.amps <= self.input_ceiling_a):
+            _check_samples(names[1], a, self.input_ceiling_a, "A")
+        clipped = self._clipping_events(v, a, state, peaks)
         return self._commit(_zero_width_defined(block), clipped, _mode="samples", _stream=new_state,
                             _calibration_state=calibration_state)
 
@@ -728,9 +737,7 @@ class Meter:
         if amps_are == "secondary":
             _check_samples("amps (secondary)", a, self.input_ceiling_a / self.spec.ct_ratio, "A")
             a = a * self.spec.ct_ratio
-        _check_samples("volts", v, self.input_ceiling_v, "V")
-        _check_samples("amps", a, self.input_ceiling_a, "A")
-        return v, a, fs
+        return v, a, fs          # finite and within the ceilings: judged in feed, on the kernel's peaks
 
     def _check_cycles(self, block: Any) -> None:
         """The phasor path's per-cycle quantities within their bounds (see :class:`Meter`)."""
@@ -771,14 +778,16 @@ class Meter:
                 raise InvalidSamples(f"per-cycle {name} at {where} is {float(x[where]):.6g}, beyond its bound "
                                      f"[{lo:g}, {hi:g}] {unit}; nothing registered")
 
-    def _clipping_events(self, v: np.ndarray, a: np.ndarray, state: LineCycleState) -> list[Event]:
+    def _clipping_events(self, v: np.ndarray, a: np.ndarray, state: LineCycleState,
+                         peaks: ChannelPeaks) -> list[Event]:
+        """One clipped event per input whose peak |x| (from the one pass) reached full
+        scale, at its first clipped sample."""
         events = []
-        for kind_name, x, full in (("voltage", v, self.full_scale_v), ("current", a, self.full_scale_a)):
-            if x.size == 0 or max(x.max(), -x.min()) < full:
-                continue
-            over = np.abs(x) >= full
-            for ch in np.flatnonzero(over.any(axis=1)).tolist():      # one event per clipped input
-                k = int(np.argmax(over[ch]))
+        for kind_name, x, peak, full in (("voltage", v, peaks.volts, self.full_scale_v),
+                                         ("current", a, peaks.amps, self.full_scale_a)):
+            for ch in np.flatnonzero(peak >= full).tolist():          # one event per clipped input
+                over = np.abs(x[ch]) >= full
+                k = int(np.argmax(over))
                 t = (state.next_index + k) / state.sample_rate_hz
                 events.append(Event(
                     t, EventKind.CLIPPED, True, ch + 1, float(x[ch, k]),
