@@ -135,6 +135,7 @@ class _Tally:
     def __init__(self, elements: int, store: Store | None, time_s: float) -> None:
         self.elements = elements
         self.new_events: list[Event] = []
+        self.new_transitions: list = []                  # output edges since the last snapshot (S13.1)
         self.recent_events: deque = deque(store.events(limit=EVENTS_SHOWN) if store else (), maxlen=EVENTS_SHOWN)
         self.event_counts: dict[EventKind, int] = store.event_counts() if store else {}
         self.led_changes: deque = deque(maxlen=LED_CHANGES_SHOWN)
@@ -157,6 +158,7 @@ class _Tally:
 
     def absorb(self, update: Update, b: CycleBlock) -> None:
         self._add_intervals(b)
+        self.new_transitions.extend(update.transitions)
         for ev in update.events:
             self.new_events.append(ev)
             self.recent_events.append(ev)
@@ -190,6 +192,10 @@ class _Tally:
     def take_events(self) -> tuple[Event, ...]:
         events, self.new_events = tuple(self.new_events), []
         return events
+
+    def take_transitions(self) -> tuple:
+        edges, self.new_transitions = tuple(sorted(self.new_transitions, key=lambda t: t.time_s)), []
+        return edges
 
     def take_intervals(self, time_s: float) -> tuple[IntervalRow, ...]:
         """The intervals touched since the last call (their totals so far); forgets the
@@ -320,6 +326,7 @@ class LiveMeter:
             recent_events=tuple(t.recent_events), event_counts=dict(t.event_counts),
             led_changes=tuple(t.led_changes), history=tuple(t.history),
             loads=self.loads_text(), faults=self.faults_text(), running=self._running, commit_point=commit_point,
+            transitions=t.take_transitions(),
         )
 
     # ------------------------------------------------------------------ live changes

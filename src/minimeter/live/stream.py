@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from minimeter.meter import Event, EventKind, LedChange, MeterSnapshot, MeterSpec
+from minimeter.meter.outputs import Transition
 from minimeter.meter.register import counter_reading, lcd_text, watt_hours
 
 INTERVAL_S = 900.0                 # 15-minute interval data (SPEC §10)
@@ -77,6 +78,15 @@ class Snapshot:
     faults: tuple[str, ...] = ()
     running: bool = False                      # the clock is running (LiveMeter.run)
     commit_point: bool = False                 # after a Kh = 10 change, a second, or the end: to be stored
+    transitions: tuple[Transition, ...] = ()   # output edges since the previous snapshot, in time order (S13.1)
+    # Beyond kWh (SPEC §12), last cycle / last 10-12-cycle window, per element; () until measured
+    reactive_power_var: tuple[float, ...] = ()     # Q1, fundamental reactive power (IEEE 1459) [var]
+    apparent_power_va: tuple[float, ...] = ()      # S = Vrms·Irms [VA]
+    displacement_pf: tuple[float, ...] = ()        # P1 / S1
+    thd_v_percent: tuple[float, ...] = ()          # [%]
+    thd_i_percent: tuple[float, ...] = ()          # [%]
+    harmonics: Any = None                          # the last window's harmonic table (meter/power.py), or None
+    registers: Any = None                          # the four-quadrant / apparent / demand registers, or None
 
     # ------------------------------------------------------------------ views of the meter
     @property

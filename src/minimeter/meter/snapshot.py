@@ -40,6 +40,9 @@ class EventKind(enum.StrEnum):
     REVERSE_POWER = "reverse-power"
     CLIPPED = "clipped"
     MISSING_SAMPLES = "missing-samples"     # a recording's gap (drive.recording_chunks): not measured
+    DIP = "dip"                             # IEC 61000-4-30 voltage dip (S12, half-cycle rms < 90 %)
+    SWELL = "swell"                         # … swell (> 110 %)
+    INTERRUPTION = "interruption"           # … interruption (< 5 %)
 
 
 class InvalidSnapshot(MinimeterError, ValueError):
