@@ -78,6 +78,7 @@ class Snapshot:
     faults: tuple[str, ...] = ()
     running: bool = False                      # the clock is running (LiveMeter.run)
     commit_point: bool = False                 # after a Kh = 10 change, a second, or the end: to be stored
+    start_epoch_s: float | None = None         # UNIX time [s] of simulated time 0, if known (ISO times out)
     transitions: tuple[Transition, ...] = ()   # output edges since the previous snapshot, in time order (S13.1)
     # Beyond kWh (SPEC §12), last cycle / last 10-12-cycle window, per element; () until measured
     reactive_power_var: tuple[float, ...] = ()     # Q1, fundamental reactive power (IEEE 1459) [var]
