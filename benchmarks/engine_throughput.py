@@ -12,7 +12,9 @@ size, three repeats of, interleaved:
     (Σ volts·amps over the chunk), the floor any single pass over the data stands on.
 
 Prints min and median frames per second of CPU time (user + system, this process; one
-frame = one instant of all four channels) and the ratios to the baseline; then the peak traced memory of streaming 10 min against 1 h
+frame = one instant of all four channels) and the ratios to the baseline; with 2^12 and
+2^19 among the chunks, the per-call fixed cost as ``Meter.feed`` at 2^12 against 2^19
+(target: within 2×); then the peak traced memory of streaming 10 min against 1 h
 generated on the fly (flat memory: the two are equal).
 
 Environment: where OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set (older OpenBLAS builds
@@ -22,7 +24,7 @@ them set — the script prints them and the BLAS threadpoolctl finds. To compare
 BLAS routine, unset both for that command alone: ``env -u OPENBLAS_CORETYPE -u
 OPENBLAS_L2_SIZE python benchmarks/engine_throughput.py``.
 
-Usage: python benchmarks/engine_throughput.py [--log2-frames 25] [--chunks 16,19,21] [--repeats 3]
+Usage: python benchmarks/engine_throughput.py [--log2-frames 25] [--chunks 12,16,19,21] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def _environment() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log2-frames", type=int, default=25, help="frames in the data, as a power of 2 (25: 1.07 GB)")
-    parser.add_argument("--chunks", default="16,19,21", help="chunk sizes as powers of 2, comma-separated")
+    parser.add_argument("--chunks", default="12,16,19,21", help="chunk sizes as powers of 2, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true", help="skip the 10 min / 1 h memory comparison")
     args = parser.parse_args()
@@ -147,10 +149,12 @@ def main() -> None:
         runs = {"Meter.feed": feed_meter, "measure_chunk": measure_only, "einsum baseline": einsum_baseline}
         print(f"{'chunk':>9} | {'Meter.feed M/s':>15} | {'measure_chunk M/s':>18} | {'einsum M/s':>12} |"
               f" meter/einsum | kernel/einsum")
+        meter_best = {}
         for log2 in (int(x) for x in args.chunks.split(",")):
             blocks = chunked(data, 1 << log2)
             fps = throughput(blocks, args.repeats, runs)
             best = {k: max(v) / 1e6 for k, v in fps.items()}
+            meter_best[log2] = best["Meter.feed"]
             median = {k: statistics.median(v) / 1e6 for k, v in fps.items()}
             cells = " | ".join(f"{best[k]:6.1f} / {median[k]:6.1f}".rjust(w)
                                for k, w in zip(runs, (15, 18, 12)))
@@ -159,6 +163,9 @@ def main() -> None:
                   f" {best['measure_chunk'] / best['einsum baseline']:13.3f}")
             del blocks
         print("(each cell: min-time / median-time frames/s; ratios from the min times; target meter/einsum ≥ 0.5)")
+        if 12 in meter_best and 19 in meter_best:
+            print(f"per-call fixed cost: Meter.feed at 2^12 runs at {meter_best[12] / meter_best[19]:.3f} × its 2^19 "
+                  f"speed ({1e6 * 4096 / (meter_best[12] * 1e6):.0f} µs a call; target ≥ 0.5)")
     if not args.no_memory:
         chunk = 1 << 19
         peak_10min, _ = peak_memory_streaming(600.0, chunk)

@@ -12,7 +12,6 @@ import pytest
 from minimeter import Meter
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def sine_frames(

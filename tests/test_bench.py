@@ -88,7 +88,7 @@ def test_s9_2_cli_bench_prints_the_summary_for_both_runs(tmp_path, typical_calib
     out = tmp_path / "report"
     result = CliRunner().invoke(main, ["bench", "--front-end", "typical", "--calibration", str(cal),
                                        "--rows", "1,3", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output            # row 3 fails uncalibrated: status 1 (issue 14)
     assert "typical uncalibrated" in result.output and "typical calibrated" in result.output
     assert "FAIL [typical uncalibrated] row 3" in result.output
     assert (out / "index.html").exists() and (out / "bench.json").exists()

@@ -104,7 +104,8 @@ def test_s9_1_calibration_file_round_trip_and_errors(tmp_path):
 
 def test_s9_1_cli_calibrate_writes_a_file_the_meter_loads(tmp_path):
     out = tmp_path / "cal.json"
-    result = CliRunner().invoke(main, ["calibrate", "--front-end", "typical", "--seconds", "2", "--out", str(out)])
+    result = CliRunner().invoke(main, ["calibrate", "--front-end", "typical", "--elements", "1", "--seconds", "2",
+                                       "--out", str(out)])                    # for the MO (the default is 2: a 7B)
     assert result.exit_code == 0, result.output
     cal = load_calibration(out)
     assert len(cal.elements) == 1 and len(cal.elements[0].current_a) == 7

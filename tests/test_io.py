@@ -22,8 +22,8 @@ from minimeter.lab.analysis import analyze, cycle_rows, map_recording
 from minimeter.sources.recordings import (ChannelMap, ComtradeReader, InvalidRecording, WavWriter, open_recording, read,
                           write_csv, write_npz)
 
-KEATING = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "comtrade" / "keating_1999.CFG"
-README_WH = (0.750316, 0.917093, 0.993634)      # ../shared/data/README.md: sum(v·i)/fs over all 2048 samples
+KEATING = Path(__file__).resolve().parents[1] / "data" / "comtrade" / "keating_1999.CFG"     # the project's copy
+README_WH = (0.750316, 0.917093, 0.993634)      # data/README.md: sum(v·i)/fs over all 2048 samples
 
 
 def _hand_parse_keating():

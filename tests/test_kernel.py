@@ -200,3 +200,54 @@ def test_s4_2_a_crossing_every_other_sample_matches_the_reference():
     # each whole cycle: 2 samples, crossing at the middle of the rising step (x = 0.5)
     whole = ~_joined(kernel, "partial")
     assert np.all(_joined(kernel, "duration_s")[whole] == 2 / fs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(SIGNALS, CHUNKS, st.sampled_from([0.0, 2.0, 10.0, 60.0]), st.sampled_from([1.0, 0.02, 0.07, 0.4]), st.booleans())
+def test_s4_2_the_trigger_searching_blocks_of_samples_equals_the_reference(signal, sizes, hysteresis_v, scale, explicit):
+    """The trigger passes over a block of samples at a time where it cannot act (disarmed:
+    none below -hysteresis; armed: none non-negative) and steps sample by sample only
+    where it may: every depth of hysteresis (0: each entry below zero arms it), noise
+    near zero, dead stretches longer than a block, an explicit reference, a voltage whose
+    troughs barely reach the hysteresis (``scale``: 3.4 V to 170 V peaks) — the same cycles
+    as the sample-by-sample reference, and the same trigger state after each chunk."""
+    volts, amps = _signal(**signal)
+    volts *= scale
+    fs = signal["fs"]
+    kw = {"hysteresis_v": hysteresis_v}
+    if explicit:
+        kw["reference"] = volts[0].copy()      # the chunks' slices of it
+    def sliced(measure):
+        def run(v, a, state, final=False, **kwargs):
+            if "reference" in kwargs:
+                lo = state.next_index
+                kwargs["reference"] = kwargs["reference"][lo:lo + v.shape[1]]
+            return measure(v, a, state, final=final, **kwargs)
+        return run
+    kernel, _, states = _run(sliced(measure_chunk), volts, amps, fs, sizes, **kw)
+    reference, _, reference_states = _run(sliced(measure_chunk_reference), volts, amps, fs, sizes, **kw)
+    _assert_close_per_cycle(kernel, reference, volts, amps, fs)
+    for got, want in zip(states, reference_states):
+        assert (got.tail_start, got.armed, got.last_low) == (want.tail_start, want.armed, want.last_low)
+        assert got.last_reference == want.last_reference or (math.isnan(got.last_reference) and math.isnan(want.last_reference))
+
+
+@pytest.mark.parametrize("elements", [1, 2])
+def test_s4_2_a_trough_just_short_of_the_hysteresis_does_not_arm_the_trigger(elements):
+    """Hand-checked: a 50 Hz reference at 8 kHz (160 samples a period) whose troughs
+    alternate 10.5 V and 9.5 V deep, hysteresis 10 V: only a trough beyond -10 V arms the
+    next crossing, so every counted cycle spans two periods — 320 samples, 0.04 s, 25 Hz —
+    whatever the chunking (the trigger searches blocks of samples; a block holding only the
+    9.5 V trough must not arm it, one holding the 10.5 V trough must)."""
+    fs, period = 8000.0, 160
+    k = np.arange(period * 24)
+    depth = np.where((k // period) % 2 == 0, 10.5, 9.5)
+    reference = depth * np.sin(2 * np.pi * k / period + 0.3)
+    volts = reference[None] if elements == 1 else np.stack((reference / 2, -reference / 2))   # L1-L2 = reference
+    amps = np.ones_like(volts)
+    for sizes in ([], [1000, 37, 5000], [63, 64, 65] * 20):
+        blocks, _, _ = _run(measure_chunk, volts, amps, fs, sizes, hysteresis_v=10.0, tracking_min_hz=20.0)
+        whole = ~_joined(blocks, "partial")
+        assert whole.sum() == 11          # 12 arming troughs: 11 cycles between their crossings
+        assert np.allclose(_joined(blocks, "duration_s")[whole], 2 * period / fs, rtol=0, atol=1e-12)
+        assert np.allclose(_joined(blocks, "frequency_hz")[whole], fs / (2 * period), rtol=1e-12)

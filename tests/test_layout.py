@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "minimeter"
 
 # Layers from the bottom up: a module may import its own layer and the ones below it.
-LAYERS = {"errors": 0, "meter": 1, "sources": 2, "drive": 3, "formats": 3, "lab": 4, "live": 5, "cli": 6}
+LAYERS = {"errors": 0, "meter": 1, "sources": 2, "drive": 3, "formats": 3, "lab": 4, "live": 5, "fleet": 6, "cli": 7}
 
 
 def _modules() -> list[Path]:

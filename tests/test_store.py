@@ -115,6 +115,29 @@ def test_export_writes_intervals_and_events_as_csv(tmp_path):
     assert any(e["kind"] == "reverse-power" and e["state"] == "raised" for e in events)
 
 
+def test_s12_2_export_writes_the_registers_beyond_kwh(tmp_path):
+    # 1200 W on L1 and 600 W on L2 at PF 0.8 lagging for half an hour: Q = P·tan(acos 0.8)
+    # = 0.75 P, S = P / 0.8 per element; all of it imported, reactive energy in quadrant I.
+    db = tmp_path / "m.sqlite3"
+    store = Store.open(db)
+    live = LiveMeter(constant_installation((1200.0, "L1"), (600.0, "L2"), pf=0.8), store=store, speed=0)
+    live.run(threading.Event(), hours=0.5)
+    store.close()
+    out = tmp_path / "r.csv"
+    proc = subprocess.run([MINIMETER, "export", "--db", str(db), "--registers", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    rows = {(r["register"], r["element"]): float(r["value"]) for r in csv.DictReader(io.StringIO(out.read_text()))}
+    assert rows[("forward", "")] == pytest.approx(900.0, rel=1e-6)              # (1200 + 600) W × 0.5 h
+    assert rows[("import", "1")] == pytest.approx(600.0, rel=1e-6)
+    assert rows[("import", "2")] == pytest.approx(300.0, rel=1e-6)
+    assert rows[("export", "1")] == 0.0 and rows[("export", "2")] == 0.0
+    assert rows[("reactive-q1", "")] == pytest.approx(0.75 * 900.0, rel=1e-4)   # 675 varh
+    assert rows[("reactive-q2", "")] == rows[("reactive-q3", "")] == rows[("reactive-q4", "")] == 0.0
+    assert rows[("apparent", "")] == pytest.approx(900.0 / 0.8, rel=1e-4)       # 1125 VAh
+    assert rows[("max-demand", "")] == pytest.approx(1800.0, rel=1e-6)          # a finished 15-min block
+
+
 def test_export_without_a_store_is_one_clear_error(tmp_path):
     proc = subprocess.run([MINIMETER, "export", "--db", str(tmp_path / "none.sqlite3")],
                           capture_output=True, text=True, timeout=60)

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from minimeter.meter import CycleBlock, Event, EventKind, Meter, Update
-from minimeter.meter.metrology import LineCycleState, measure_chunk
+from minimeter.meter.metrology import CycleRuns, LineCycleState, measure_chunk
 
 SampleChunk = tuple[np.ndarray, np.ndarray]      # (volts (e, n) [V], amps (e, n) [A])
 
@@ -99,9 +99,9 @@ def feed_samples(meter: Meter, chunks: Iterable[SampleChunk], sample_rate_hz: fl
         yield meter.close()
 
 
-def feed_cycles(meter: Meter, blocks: Iterable[CycleBlock], *, close: bool = True) -> Iterator[Update]:
-    """Feed per-cycle blocks to ``meter`` (the phasor path); yield each block's update,
-    and the closing update when ``close``."""
+def feed_cycles(meter: Meter, blocks: Iterable[CycleBlock | CycleRuns], *, close: bool = True) -> Iterator[Update]:
+    """Feed per-cycle blocks (or runs of identical cycles) to ``meter`` (the phasor
+    path); yield each block's update, and the closing update when ``close``."""
     for block in blocks:
         yield meter.feed_cycles(block)
     if close:
@@ -109,12 +109,14 @@ def feed_cycles(meter: Meter, blocks: Iterable[CycleBlock], *, close: bool = Tru
 
 
 def feed_source(meter: Meter, source: Any, duration_s: float, *, sample_rate_hz: float | None = None,
-                chunk_frames: int = 1 << 16, cycles_per_block: int = 3600) -> Iterator[tuple[Update, float]]:
+                chunk_frames: int = 1 << 16, cycles_per_block: int | None = None) -> Iterator[tuple[Update, float]]:
     """Feed ``duration_s`` [s] of a synthetic ``source`` (:class:`~minimeter.sources.service.SyntheticSource`)
     into ``meter`` and yield each update with the simulated time reached [s].
-    ``sample_rate_hz`` None selects the phasor path. The meter is closed at the end."""
+    ``sample_rate_hz`` None selects the phasor path, by segment: runs of identical cycles
+    (:meth:`~minimeter.sources.service.SyntheticSource.cycle_runs`), blocks of at most
+    ``cycles_per_block`` cycles if given. The meter is closed at the end."""
     if sample_rate_hz is None:
-        for block in source.cycles(duration_s, cycles_per_block):
+        for block in source.cycle_runs(duration_s, cycles_per_block):
             update = meter.feed_cycles(block)
             yield update, float(block.end_s[-1]) if block.count else meter.time_s
     else:

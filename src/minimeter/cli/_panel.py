@@ -45,7 +45,8 @@ def meter_face(spec: MeterSpec, state: MeterSnapshot, clock_s: float, power_w=No
     on = dict(state.outputs_on)
     for name, closures in state.closures:
         label = "counter" if name == "counter" else f"output {name} Wh/p"
-        outputs.add_row(label, f"{closures} closures", "[green]closed[/]" if on[name] else "[grey50]open[/]")
+        outputs.add_row(label, f"{closures:,} closures since new",
+                        "contact [green]closed[/]" if on[name] else "contact [grey50]open[/]")
     lines = [Text.assemble(("time ", "grey50"), format_clock(clock_s)), lcd, leds, outputs]
     if spec.counter_kh_wh:
         count = counter_reading(state.register_quanta, spec.counter_kh_wh, spec.counter_digits)
@@ -71,4 +72,5 @@ class PanelSink:
         if s is None:
             return Text("starting…")
         return meter_face(s.spec, s.meter, s.time_s, list(s.power_w),
-                          title=f"Mini Meter {s.spec.model_number} — live ×{s.speed:g}")
+                          title=f"Mini Meter {s.spec.model_number} — live, "
+                                + ("flat out" if s.speed == 0 else f"×{s.speed:g}"))

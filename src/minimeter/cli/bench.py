@@ -37,7 +37,8 @@ def _rows(text: str | None):
               help="Directory for index.html, the PNG plots and bench.json.")
 def bench_command(front_end_name, calibration_file, rows, sample_rate, out_dir):
     """Run the accuracy test points (STANDARDS.md) through a front end and the meter;
-    percent registration from output 10's closures; report as HTML, PNG and JSON."""
+    percent registration from output 10's closures; report as HTML, PNG and JSON. Exit
+    status 1 when a point fails."""
     if sample_rate < 2000:
         raise MinimeterError(f"--sample-rate {sample_rate:g} Hz: the bench needs at least 2000 Hz (S4.7)")
     fe = preset(front_end_name)
@@ -48,27 +49,10 @@ def bench_command(front_end_name, calibration_file, rows, sample_rate, out_dir):
     if calibration_file:
         runs_spec.append((f"{front_end_name} calibrated", load_calibration(calibration_file)))
     console = Console()
-    if not console.is_terminal:
+    on_terminal = console.is_terminal
+    if not on_terminal:
         console = Console(width=160)
-    total = sum(expected_signal_s(p) for p in points) * len(runs_spec)
-    runs = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("bench", total=total)
-        for name, cal in runs_spec:
-            progress.update(task, description=f"bench: {name}")
-            done_before = progress.tasks[0].completed
-
-            def advance(seconds: float) -> None:
-                progress.advance(task, seconds)
-
-            def point_done(result) -> None:
-                nonlocal done_before
-                done_before += expected_signal_s(result.point)
-                progress.update(task, completed=done_before)
-
-            runs.append(run_bench(name, fe, cal, points=points, sample_rate_hz=sample_rate, progress=advance,
-                                  on_point=point_done))
+    runs = _run_all(console, on_terminal, fe, runs_spec, points, sample_rate)
     paths = write_report(runs, out_dir)
     table = Table(title=f"Accuracy bench summary ({sample_rate:g} Hz samples)")
     for h in SUMMARY_HEADER:
@@ -92,7 +76,43 @@ def bench_command(front_end_name, calibration_file, rows, sample_rate, out_dir):
         console.print(escape(f"  FAIL [{name}] row {r.point.row} {r.point.label}: {err}"))
     if len(failures) > 40:
         console.print(f"  … {len(failures) - 40} more failure(s)")
-    console.print(f"report: {paths['html']} ({len(paths['plots'])} plots), {paths['json']}")
+    plots = (f"{len(paths['plots'])} plots" if paths["plots"]
+             else "no plots: they draw row 7's current sweep and rows 16–19, not selected")
+    console.print(f"report: {paths['html']} ({plots}), {paths['json']}")
+    if failures:
+        console.print(f"{len(failures)} of {sum(len(run.results) for run in runs)} point(s) failed", style="bold red")
+        raise SystemExit(1)
+
+
+def _run_all(console: Console, on_terminal: bool, fe, runs_spec, points, sample_rate) -> list:
+    """Every run of the bench, with a progress bar on a terminal, else one line per point
+    on stderr (a log or CI sees it move)."""
+    total = sum(expected_signal_s(p) for p in points) * len(runs_spec)
+    runs = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                  disable=not on_terminal) as progress:
+        task = progress.add_task("bench", total=total)
+        for name, cal in runs_spec:
+            progress.update(task, description=f"bench: {name}")
+            done_before = progress.tasks[0].completed
+            done_points = 0
+
+            def advance(seconds: float) -> None:
+                progress.advance(task, seconds)
+
+            def point_done(result, name=name) -> None:
+                nonlocal done_before, done_points
+                done_before += expected_signal_s(result.point)
+                done_points += 1
+                progress.update(task, completed=done_before)
+                if not on_terminal:
+                    click.echo(f"bench [{name}] {done_points}/{len(points)} row {result.point.row} "
+                               f"{result.point.label}: {'pass' if result.passed else 'FAIL'}", err=True)
+
+            runs.append(run_bench(name, fe, cal, points=points, sample_rate_hz=sample_rate, progress=advance,
+                                  on_point=point_done))
+    return runs
 
 
 COMMANDS = [bench_command]

@@ -21,7 +21,8 @@ _SYNTHETIC_ONLY = {"front_end_name": "--front-end", "elements": "--elements", "r
 @click.command("calibrate")
 @click.option("--front-end", "front_end_name", type=click.Choice(list(PRESETS)), default="typical", show_default=True,
               help="The front end being calibrated (a preset model).")
-@click.option("--elements", type=click.IntRange(1, 2), default=1, show_default=True, help="Elements of the meter.")
+@click.option("--elements", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="Elements of the meter (2: the commands' default model, 7B; 1 for MO, MK).")
 @click.option("--rated", "rated_a", type=float, default=200.0, show_default=True, help="CT rating [A].")
 @click.option("--volts", type=float, default=120.0, show_default=True, help="Reference voltage [V rms].")
 @click.option("--frequency", type=float, multiple=True, default=(60.0, 50.0), show_default=True,

@@ -93,7 +93,7 @@ def diagnose_command(installation, recording, channel_map, model, ct_rating, ct_
         spec = setup.spec
         rate = sample_rate or 4000.0
         volts, amps = window_samples(setup.source(), _seconds(at), cycles, rate)
-        title = f"{setup.name} — {spec.model_number}"
+        title = f"{installation} — {spec.model_number}"       # not the file's name for it: that may be the answer
         generation = setup.generation if generation is None else generation
     else:
         spec = meter_spec(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix)

@@ -32,7 +32,7 @@ from minimeter.live.stream import Snapshot
 from minimeter.lab.simulation import SimulationResult
 from minimeter.meter.register import watt_hours
 from minimeter.cli._args import parsed
-from minimeter.cli._panel import PanelSink
+from minimeter.cli._panel import PanelSink, front_panel
 from minimeter.cli.simulate import print_summary
 
 
@@ -127,6 +127,17 @@ def _quiet_server(server_class):
     return QuietServer
 
 
+def _model_ids(text: str | None) -> tuple[int, ...] | None:
+    """``--sunspec-models 203,213`` → (203, 213); the server checks them against the meter."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: SunSpec model ids separated by commas, e.g. 203,213",
+                                 param_hint="--sunspec-models") from None
+
+
 @dataclass(frozen=True)
 class _Network:
     """Where the sinks people connect to are served (0 / None: not served)."""
@@ -138,6 +149,7 @@ class _Network:
     mqtt_url: str | None
     mqtt_interval_s: float
     node_id: str
+    sunspec_models: tuple[int, ...] | None = None     # None: by element count
 
 
 class _RunLog:
@@ -168,6 +180,9 @@ class _RunLog:
               help="Token the panel's controls need (one is made up when --host is not loopback).")
 @click.option("--modbus-port", type=int, default=5020, show_default=True,
               help="Modbus TCP / SunSpec port (0: no Modbus).")
+@click.option("--sunspec-models", default=None, metavar="IDS",
+              help="SunSpec meter models to serve, e.g. 203,213 for clients that probe only 201/211/203/213 "
+                   "(evcc) [default: 201,211 for one element, 202,212 for two].")
 @click.option("--mqtt", "mqtt_url", default=None, metavar="URL",
               help="Publish to this broker for Home Assistant, e.g. mqtt://localhost:1883.")
 @click.option("--mqtt-interval", type=float, default=1.0, show_default=True, help="Seconds between MQTT states.")
@@ -177,7 +192,7 @@ class _RunLog:
               help="A wiring fault to start with, e.g. ct-reversed:ct=CT2.")
 @click.option("--panel/--no-panel", default=None, help="The terminal front panel [default: when on a terminal].")
 def run_command(installation_file, hours, speed, until_hours, db_path, no_store, host, port, token,
-                modbus_port, mqtt_url, mqtt_interval, node_id, loads, faults, panel) -> None:
+                modbus_port, sunspec_models, mqtt_url, mqtt_interval, node_id, loads, faults, panel) -> None:
     """Run a Mini Meter continuously: web panel, Modbus/SunSpec, MQTT, metrics, and a
     crash-safe register. By default a 7B on the built-in household day, one simulated
     day in 24 s with the panel on http://127.0.0.1:8000, then the day's summary."""
@@ -187,7 +202,8 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
     inst, hours = _installation(installation_file, hours, speed, loads, faults)
     store = None if no_store else Store.open(db_path or default_db_path())     # S10.2: the writer's lock first
     try:
-        net = _network(_Network(host, port, token, modbus_port, mqtt_url, mqtt_interval, node_id))
+        net = _network(_Network(host, port, token, modbus_port, mqtt_url, mqtt_interval, node_id,
+                                _model_ids(sunspec_models)))
         live = LiveMeter(inst, store=store, speed=speed)
     except BaseException:
         if store is not None:
@@ -208,7 +224,7 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
         _announce(console, live, inst, store, net, hours, speed)
         until_s = until_hours * 3600.0 if until_hours is not None else None
         wall0 = time.perf_counter()
-        _run(console, live, stop, panel, hours or None, until_s)
+        panel_shown = _run(console, live, stop, panel, hours or None, until_s)
     finally:
         if publisher is not None:
             publisher.stop()
@@ -217,7 +233,7 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
             store.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    _summary(console, live, log.result, time.perf_counter() - wall0)
+    _summary(console, live, log.result, time.perf_counter() - wall0, panel_shown)
 
 
 def _installation(installation_file, hours, speed, loads, faults):
@@ -260,7 +276,7 @@ def _serve(live: LiveMeter, services: _Services, net: _Network):
     if net.modbus_port:
         from minimeter.live.modbus import SunSpecServer  # noqa: PLC0415
 
-        modbus = SunSpecServer(net.host, net.modbus_port)
+        modbus = SunSpecServer(net.host, net.modbus_port, models=net.sunspec_models, elements=live.spec.elements)
         live.add_sink(modbus)
         services.start_modbus(modbus)
     if not net.mqtt_url:
@@ -274,15 +290,17 @@ def _serve(live: LiveMeter, services: _Services, net: _Network):
     return publisher
 
 
-def _run(console: Console, live: LiveMeter, stop: threading.Event, panel: bool | None, hours, until_s) -> None:
-    """Run the meter, with the terminal panel as one more sink when wanted."""
+def _run(console: Console, live: LiveMeter, stop: threading.Event, panel: bool | None, hours, until_s) -> bool:
+    """Run the meter, with the terminal panel as one more sink when wanted (its last
+    frame, drawn when the run ends, stays on screen as the final panel): whether it was."""
     if not (console.is_terminal if panel is None else panel):
         live.run(stop, hours=hours, until_s=until_s)
-        return
+        return False
     face = PanelSink()
     live.add_sink(face)
     with Live(face, console=console, refresh_per_second=10):
         live.run(stop, hours=hours, until_s=until_s)
+    return True
 
 
 def _announce(console, live: LiveMeter, inst, store, net: _Network, hours, speed) -> None:
@@ -300,7 +318,12 @@ def _announce(console, live: LiveMeter, inst, store, net: _Network, hours, speed
         if net.token:
             console.print(f"  controls need the token: {net.token}")
     if net.modbus_port:
-        console.print(f"Modbus TCP / SunSpec on {shown}:{net.modbus_port} (models 1 and {200 + live.spec.elements})")
+        from minimeter.live.modbus import meter_models  # noqa: PLC0415
+
+        served = meter_models(live.spec.elements, net.sunspec_models)
+        console.print(f"Modbus TCP / SunSpec on {shown}:{net.modbus_port} "
+                      f"(models 1, {', '.join(map(str, served[:-1]))} and {served[-1]})" if len(served) > 1 else
+                      f"Modbus TCP / SunSpec on {shown}:{net.modbus_port} (models 1 and {served[0]})")
     if net.mqtt_url:
         console.print(f"MQTT to {net.mqtt_url} (Home Assistant discovery)")
     span = f"{hours:g} simulated hours" if hours else "until stopped (Ctrl-C)"
@@ -308,8 +331,10 @@ def _announce(console, live: LiveMeter, inst, store, net: _Network, hours, speed
     console.print(f"Running {span}, {pace}.", highlight=False)
 
 
-def _summary(console: Console, live: LiveMeter, result: SimulationResult, wall_s: float) -> None:
-    """This run's registered energy against the analytic energy of the sources that fed it."""
+def _summary(console: Console, live: LiveMeter, result: SimulationResult, wall_s: float, panel_shown: bool) -> None:
+    """This run's registered energy against the analytic energy of the sources that fed it:
+    the final panel (the meter's clock, lifetime closures; unless the live one is on
+    screen), the run's table, and one line with this run's and the lifetime figures."""
     start = live.start_state
     result.duration_s = live.time_s - live.start_time_s
     result.cycles = live.cycles_fed
@@ -318,11 +343,15 @@ def _summary(console: Console, live: LiveMeter, result: SimulationResult, wall_s
     result.score(live.meter, watt_hours(start.register_quanta), per, delivered)
     result.reverse_wh = watt_hours(live.meter.reverse_quanta - start.reverse_quanta)       # this run's
     result.closures = {name: n - start.closures_of(name) for name, n in result.closures.items()}
-    print_summary(console, live.meter, result)
+    if not panel_shown:
+        console.print(front_panel(live.meter, live.time_s))
+    print_summary(console, live.meter, result, panel=False)
+    lifetime = ", ".join(f"{name}: {live.meter.closures(name)}" for name in result.closures)
     console.print(f"[bold]This run: {result.duration_s / 3600:.2f} simulated h, {result.registered_wh / 1000:.3f} kWh[/] "
-                  f"(register {live.meter.watt_hours / 1000:.3f} kWh); closures "
+                  f"(register {live.meter.watt_hours / 1000:.3f} kWh since new); closures this run "
                   + ", ".join(f"output {k}: {v}" for k, v in result.closures.items())
-                  + f" — registered vs analytic {'[green]PASS[/]' if result.passed else '[red]FAIL[/]'}")
+                  + f" (since new {lifetime}) — registered vs analytic "
+                  + ("[green]PASS[/]" if result.passed else "[red]FAIL[/]"))
     if not result.passed:
         raise SystemExit(1)
 

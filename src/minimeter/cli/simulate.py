@@ -13,6 +13,7 @@ from rich.table import Table
 from minimeter.meter.core import Meter
 from minimeter.sources.service import SERVICE_KINDS, Service, household_day, ideal_source
 from minimeter.lab.simulation import S47_TOLERANCE_PERCENT, SimulationResult, simulate
+from minimeter.lab.pulses import EdgeWriter
 from minimeter.formats import LOAD_HELP, parse_duration_s, parse_harmonic, parse_load, parse_profile_load
 from minimeter.cli._args import meter_options, parsed
 from minimeter.cli._panel import front_panel
@@ -35,9 +36,15 @@ def print_summary(console: Console, meter: Meter, result: SimulationResult, *, p
     if result.reverse_wh:
         table.add_row("reverse (not registered)", f"{result.reverse_wh:,.4f} Wh")
     err = result.error_percent
-    table.add_row("error", "—" if math.isnan(err) else f"{err:+.6f} %")
+    whole = result.whole_cycles
+    table.add_row("error" if whole is None else "error (with the partial end cycles)",
+                  "—" if math.isnan(err) else f"{err:+.6f} %")
+    if whole is not None:
+        table.add_row(f"whole cycles {whole.start_s:.6f}–{whole.end_s:.6f} s ({whole.count:,})",
+                      f"{whole.measured_wh:,.6f} Wh of {whole.analytic_wh:,.6f} Wh analytic")
+        table.add_row("error (whole cycles)", "—" if math.isnan(whole.error_percent) else f"{whole.error_percent:+.6f} %")
     verdict = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
-    table.add_row(f"S4.7 (±{S47_TOLERANCE_PERCENT} %)", verdict)
+    table.add_row(f"S4.7 (±{S47_TOLERANCE_PERCENT} %{', whole cycles' if whole is not None else ''})", verdict)
     mode = "phasor path" if result.mode == "phasor" else f"{result.sample_rate_hz:g} Hz samples, {result.frames:,} frames"
     table.add_row("run", f"{result.cycles:,} cycles, {mode}, {result.wall_s:.2f} s wall")
     console.print(table)
@@ -68,9 +75,10 @@ def print_summary(console: Console, meter: Meter, result: SimulationResult, *, p
 @click.option("--noise-v", type=float, default=0.0, help="White noise on the voltage samples [V rms].")
 @click.option("--noise-a", type=float, default=0.0, help="White noise on the current samples [A rms].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON only.")
+@click.option("--pulses-out", type=click.Path(dir_okay=False), default=None, help="Write the output edges to this CSV file (S13.1).")
 def simulate_command(installation, model, ct_rating, ct_ratio, register, t_suffix, service_kind, volts, frequency,
                      voltage_harmonics, loads, profiles, household, duration, sample_rate, phasor, chunk_frames,
-                     noise_v, noise_a, as_json) -> None:
+                     noise_v, noise_a, as_json, pulses_out) -> None:
     """Simulate a correctly installed meter on a synthetic service and compare what it
     registers with the analytic energy."""
     duration_s = parsed(parse_duration_s, duration, "--duration")
@@ -81,7 +89,8 @@ def simulate_command(installation, model, ct_rating, ct_ratio, register, t_suffi
         meter, source = Meter(setup.spec), setup.source()
         duration_s = setup.duration_s if setup.duration_s else duration_s
         household = True          # an installation may be faulty: no exit status on mismatch
-        _run_and_report(meter, source, duration_s, None if phasor else sample_rate, chunk_frames, as_json, household)
+        _run_and_report(meter, source, duration_s, None if phasor else sample_rate, chunk_frames, as_json, household,
+                        pulses_out)
         return
     meter = Meter.for_model(model, ct_rating=ct_rating, ct_ratio=ct_ratio, register=register, t_suffix=t_suffix)
     if household:
@@ -93,19 +102,21 @@ def simulate_command(installation, model, ct_rating, ct_ratio, register, t_suffi
                      + tuple(parsed(parse_profile_load, p, "--profile") for p in profiles))
     source = ideal_source(service, load_list, meter.spec.elements, noise_v_rms=noise_v, noise_a_rms=noise_a)
     strict = not household and not noise_v and not noise_a
-    _run_and_report(meter, source, duration_s, None if phasor else sample_rate, chunk_frames, as_json, not strict)
+    _run_and_report(meter, source, duration_s, None if phasor else sample_rate, chunk_frames, as_json, not strict,
+                    pulses_out)
 
 
-def _run_and_report(meter, source, duration_s, rate, chunk_frames, as_json, lenient) -> None:
+def _run_and_report(meter, source, duration_s, rate, chunk_frames, as_json, lenient, pulses_out=None) -> None:
     """Run with a progress bar on long runs, print the panel and summary (or JSON);
     exit status 1 when an ideal run misses S4.7, unless ``lenient``."""
     console = Console(stderr=as_json)
     show_progress = not as_json and duration_s >= PROGRESS_MIN_SECONDS
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
-                  TimeRemainingColumn(), console=console, disable=not show_progress, transient=True) as progress:
+                  TimeRemainingColumn(), console=console, disable=not show_progress, transient=True) as progress, \
+            EdgeWriter(pulses_out) as write_edges:
         task = progress.add_task("sim", total=duration_s)
         result = simulate(meter, source, duration_s, sample_rate_hz=rate, chunk_frames=chunk_frames,
-                          on_update=lambda _u, reached: progress.update(task, completed=reached))
+                          on_update=lambda u, reached: (write_edges(u), progress.update(task, completed=reached)))
     if as_json:
         payload = result.as_dict()
         payload.update(lcd=meter.lcd_text, counter=meter.counter_value, leds=meter.leds.__dict__,

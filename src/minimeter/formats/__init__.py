@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from minimeter.errors import InvalidLoad, MinimeterError
@@ -52,6 +53,33 @@ def parse_duration_s(value: Any, *, allow_zero: bool = False) -> float:
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         raise InvalidFormat(f"{value!r}: the duration must be {'zero or ' if allow_zero else ''}positive")
     return seconds
+
+
+# --------------------------------------------------------------------------- ISO 8601 times
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ISO_SPAN_S = (-62135596800.0, 253402300799.0)        # 0001-01-01 … 9999-12-31T23:59:59 UTC
+
+
+def iso8601(epoch_s: float) -> str:
+    """UNIX time [s] → ``'2026-11-30T19:57:40.123456Z'`` (UTC, microseconds): the one
+    spelling of a time leaving the program (edges, events, interval rows)."""
+    if not (isinstance(epoch_s, (int, float)) and not isinstance(epoch_s, bool) and math.isfinite(epoch_s)
+            and _ISO_SPAN_S[0] <= epoch_s <= _ISO_SPAN_S[1]):
+        raise InvalidFormat(f"{epoch_s!r} is not a UNIX time between years 1 and 9999 [s]")
+    moment = _EPOCH + timedelta(microseconds=round(epoch_s * 1e6))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso8601(text: str) -> float:
+    """``'2026-11-30T19:57:40.123456Z'`` (or any ISO 8601 date-time; no zone means UTC) →
+    UNIX time [s]."""
+    try:
+        moment = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidFormat(f"{text!r} is not an ISO 8601 time — e.g. 2026-11-30T19:57:40.123456Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) / timedelta(seconds=1)
 
 
 # --------------------------------------------------------------------------- power factors
@@ -185,4 +213,4 @@ def parse_fault(text: str) -> Fault:
 
 
 __all__ = ["InvalidFormat", "parse_duration_s", "parse_power_factor", "parse_harmonic", "LOAD_HELP", "parse_load",
-           "parse_profile_load", "FAULT_HELP", "parse_fault"]
+           "parse_profile_load", "FAULT_HELP", "parse_fault", "iso8601", "parse_iso8601"]

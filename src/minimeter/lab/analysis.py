@@ -27,6 +27,8 @@ import numpy as np
 
 from minimeter.drive import SampleChunk, measure_samples, recording_chunks
 from minimeter.lab.averaging import CycleAverages, average_cycles
+from minimeter.lab.windows import measured_windows
+from minimeter.meter.power import PowerQuantities
 from minimeter.meter.metrology import CycleBlock, reference_voltage
 from minimeter.sources.recordings import (DEFAULT_CHUNK_FRAMES, ChannelMap, InvalidRecording, Reader, RecordingInfo,
                                           ResolvedMap)
@@ -181,13 +183,26 @@ def analyze(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     hysteresis_v: float | None = None,
     on_block: Callable[[CycleBlock], None] | None = None,
+    on_windows: Callable[[PowerQuantities], None] | None = None,
 ) -> Summary:
     """Analyse a whole recording, streaming; ``on_block(block)`` sees every cycle block
-    (for a per-cycle table) as it is measured."""
+    (for a per-cycle table) as it is measured, ``on_windows(windows)`` the IEC 61000-4-30
+    windows each block completes with their IEEE 1459 quantities (:mod:`minimeter.lab.windows`)."""
     mapped = map_recording(reader, channel_map, chunk_frames=chunk_frames)
     hysteresis = mapped.hysteresis_v if hysteresis_v is None else float(hysteresis_v)
-    averages = average_cycles(cycle_blocks(mapped, hysteresis_v=hysteresis), mapped.elements, on_block=on_block)
+    blocks = cycle_blocks(mapped, hysteresis_v=hysteresis)
+    if on_windows is not None:
+        blocks = _with_windows(mapped, hysteresis, on_windows)
+    averages = average_cycles(blocks, mapped.elements, on_block=on_block)
     return summarise(mapped.info, mapped.channel_map, hysteresis, averages)
+
+
+def _with_windows(mapped: MappedRecording, hysteresis_v: float, on_windows) -> Iterator[CycleBlock]:
+    for block, windows in measured_windows(_finite(mapped.chunks(), mapped.info.path), mapped.sample_rate_hz,
+                                           hysteresis_v=hysteresis_v, elements=mapped.elements):
+        if windows.count:
+            on_windows(windows)
+        yield block
 
 
 def summarise(info: RecordingInfo, channel_map: ChannelMap, hysteresis_v: float, averages: CycleAverages) -> Summary:

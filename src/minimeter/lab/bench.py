@@ -544,7 +544,7 @@ def summary_rows(runs: Sequence[BenchRun]) -> list[list[str]]:
             _pct(run.max_abs_error(True)), _pct(run.max_abs_error(False)),
             acc(range(1, 11)), acc([11]), acc([12]), acc([13]), acc([14]), acc([15]),
             run.tally(CLASS_ROWS), acc([16]), acc([17]), acc([18]), acc([19]),
-            f"{run.wall_s:.0f} s",
+            f"{run.wall_s:.0f} s" if run.wall_s >= 10 else f"{run.wall_s:.2f} s",
         ])
     return rows
 

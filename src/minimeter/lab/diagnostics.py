@@ -178,8 +178,8 @@ class Measurements:
         out = []
         for k in range(self.elements):
             a, p = self.angle_deg(k), self.power_w(k)
-            angle = "—" if a is None else f"{a:+7.1f}°"
-            power = "—" if p is None else f"{p:+10.1f} W"
+            angle = f"{'—':>8}" if a is None else f"{a:+7.1f}°"
+            power = "—" if p is None else f"{round(p, 1) + 0.0:+10.1f} W"        # no "-0.0 W"
             out.append(f"element {k + 1}: V {self._figure('voltage', k, 6, 1)}   I {self._figure('current', k, 8, 2)}"
                        f"   angle I–V {angle}   P {power}")
         beta = self.v2_to_v1_deg
@@ -332,6 +332,8 @@ class Diagnosis:
 UNDETECTABLE_NOTE = ("not visible in the measurements: a CT whose rating differs from the meter's "
                      "(check the CT's label against the meter's), and a missing neutral on a "
                      "split-phase service with equal legs (it changes nothing the meter sees)")
+UNDETECTABLE_NOTE_SINGLE = ("not visible in the measurements: a CT whose rating differs from the meter's "
+                            "(check the CT's label against the meter's)")
 
 
 def _percent(registered_w: float, true_w: float) -> float | None:
@@ -347,7 +349,7 @@ def name_faults(meas: Measurements, spec: MeterSpec, *, generation: bool | None 
     declaration — True (PV back-feed expected), False (none on the site) or None (not
     said: reverse power is then "generation, or …"). With clipped inputs only the
     ranges are judged: the naming needs the phasors the clipping withholds."""
-    notes = [UNDETECTABLE_NOTE]
+    notes = [UNDETECTABLE_NOTE if spec.elements > 1 else UNDETECTABLE_NOTE_SINGLE]   # no neutral note on one element
     if meas.clipped:
         findings = _clipped_findings(meas, spec) + _range_findings(meas, spec)
         notes.insert(0, CLIPPED_NOTE)

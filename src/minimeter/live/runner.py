@@ -143,6 +143,8 @@ class _Tally:
         self.intervals: dict[float, list] = {}           # start_s → [Wh per element, covered_s]
         self.touched: set[float] = set()
         self.last_cycle: tuple | None = None             # last cycle's (P, V, I, PF per element, f)
+        self.beyond: dict[str, tuple] = {}               # last cycle's S12 quantities per element, by Snapshot field
+        self.harmonics: Any = None                       # the last harmonic table (S12.1)
         if store is not None:
             self._continue_interval(store, time_s)
 
@@ -158,12 +160,10 @@ class _Tally:
 
     def absorb(self, update: Update, b: CycleBlock) -> None:
         self._add_intervals(b)
+        if update.quantities is not None:
+            self._absorb_beyond(update.quantities)
         self.new_transitions.extend(update.transitions)
-        for ev in update.events:
-            self.new_events.append(ev)
-            self.recent_events.append(ev)
-            if ev.active:
-                self.event_counts[ev.kind] = self.event_counts.get(ev.kind, 0) + 1
+        self.log(update.events)
         self.led_changes.extend(update.led_changes)
         self._add_history(b)
         last = b.count - 1
@@ -172,6 +172,23 @@ class _Tally:
             tuple(float(x) for x in b.amps_rms[:, last]), tuple(float(x) for x in b.power_factor[:, last]),
             float(b.frequency_hz[last]),
         )
+
+    def log(self, events: Any) -> None:
+        """Events for the next snapshot, the recent list and the counts."""
+        for ev in events:
+            self.new_events.append(ev)
+            self.recent_events.append(ev)
+            if ev.active:
+                self.event_counts[ev.kind] = self.event_counts.get(ev.kind, 0) + 1
+
+    def _absorb_beyond(self, q: Any) -> None:
+        """The last cycle's S12 quantities (meter.quantities.QuantityUpdate) and harmonic table."""
+        if q.windows.count:
+            last = q.windows.column(q.windows.count - 1)
+            self.beyond = {name: last[name] for name in
+                           ("reactive_power_var", "apparent_power_va", "displacement_pf", "thd_v_percent", "thd_i_percent")}
+        if q.harmonics is not None:
+            self.harmonics = q.harmonics
 
     def _add_intervals(self, b: CycleBlock) -> None:
         idx = np.floor(b.start_s / INTERVAL_S)
@@ -237,7 +254,7 @@ class LiveMeter:
         self._check_source(installation, self._source)
         cycles_per_day = DAY_S * self.frequency_hz
         self._day_cycles = int(round(cycles_per_day)) if abs(cycles_per_day - round(cycles_per_day)) < 1e-6 else None
-        self.meter = Meter(self.spec)
+        self.meter = Meter(self.spec, quantities=True)      # with the S12 quantities, registers and PQ events
         self._cycle = 0
         self._last_cut_cycle = -MIN_COMMIT_CYCLES           # the last commit cut [line cycle]
         self._edge_unstored = False                          # a Kh = 10 edge waiting for its cut
@@ -246,6 +263,9 @@ class LiveMeter:
         self._sim_now: Any = None                            # a paced run's clock: simulated time now [s]
         self.restored: StoredMeter | None = self._restore(store)
         self.start_time_s = self.time_s
+        # the UNIX time of simulated time 0: kept in the store, so the meter's calendar carries on
+        now = time.time() - self.start_time_s
+        self.start_epoch_s = store.start_epoch_s(now) if store is not None else now
         self.start_state = self.meter.state()
         self.cycles_fed = 0
         self._segments: list[_Segment] = []
@@ -326,10 +346,20 @@ class LiveMeter:
             recent_events=tuple(t.recent_events), event_counts=dict(t.event_counts),
             led_changes=tuple(t.led_changes), history=tuple(t.history),
             loads=self.loads_text(), faults=self.faults_text(), running=self._running, commit_point=commit_point,
-            transitions=t.take_transitions(),
+            transitions=t.take_transitions(), start_epoch_s=self.start_epoch_s,
+            harmonics=t.harmonics, registers=self.meter.registers, **t.beyond,
         )
 
     # ------------------------------------------------------------------ live changes
+    def reset_max_demand(self) -> Event:
+        """Clear the maximum demand (S12.2: the one reset, by explicit command); the event
+        that logs it goes to the sinks (and the store) with the next snapshot, published now."""
+        with self._lock:
+            event = self.meter.reset_max_demand()
+            self._tally.log([event])
+            self.publish()
+        return event
+
     def set_installation(self, installation: Any, faults: Sequence[str] | None = None) -> None:
         """Feed cycles from ``installation``'s source from the current simulated time on
         (checked first: :class:`ControlError` and nothing changes if the meter cannot

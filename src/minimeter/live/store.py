@@ -60,6 +60,7 @@ except ImportError:                 # not POSIX: no writer's lock there (a docum
     fcntl = None  # type: ignore[assignment]
 
 from minimeter.errors import MinimeterError
+from minimeter.formats import iso8601
 from minimeter.meter import Event, EventKind, MeterSnapshot
 from minimeter.meter.register import watt_hours
 from minimeter.meter.snapshot import InvalidSnapshot
@@ -196,6 +197,21 @@ class Store:
             raise ValueError(f"clock (cycle {stored.cycle_index}, {stored.time_s} s) is not a time ≥ 0")
         return stored
 
+    def start_epoch_s(self, now_s: float | None = None) -> float | None:
+        """The UNIX time [s] of the meter's simulated time 0 (for ISO 8601 times out): the
+        stored one; else ``now_s``, stored in the ``meta`` table by a writer; else None."""
+        row = self._reading("the start time", lambda: self._connection.execute(
+            "SELECT value FROM meta WHERE key = 'start_epoch_s'").fetchone())
+        if row is not None:
+            epoch = self._reading("the start time", lambda: float(row[0]))
+            if math.isfinite(epoch):
+                return epoch
+        if now_s is None or (self._lock_fd is None and self.path != ":memory:"):
+            return None
+        self._connection.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('start_epoch_s', ?)",
+                                 (repr(float(now_s)),))
+        return float(now_s)
+
     def _reading(self, what: str, read: Callable[[], _T]) -> _T:
         """``read()``, any damage found in the store a :class:`StoreError` naming it."""
         try:
@@ -299,24 +315,58 @@ class Store:
 
     # ------------------------------------------------------------------ export
     def export_intervals_csv(self, out: TextIO) -> int:
-        """Write the interval data as CSV (one row per interval and element); returns rows."""
+        """Write the interval data as CSV (one row per interval and element; the start as
+        ISO 8601 UTC and in simulated seconds); returns rows."""
         writer = csv.writer(out)
-        writer.writerow(["interval_start_s", "element", "energy_kwh", "average_w", "covered_s"])
+        writer.writerow(["interval_start", "interval_start_s", "element", "energy_kwh", "average_w", "covered_s"])
         rows = self.intervals()
+        at = self._iso_times()
         for r in rows:
-            writer.writerow([f"{r.start_s:.0f}", r.element, f"{r.energy_wh / 1000:.6f}",
+            writer.writerow([at(r.start_s), f"{r.start_s:.0f}", r.element, f"{r.energy_wh / 1000:.6f}",
                              f"{r.avg_power_w:.3f}", f"{r.covered_s:.3f}"])
         return len(rows)
 
     def export_events_csv(self, out: TextIO) -> int:
-        """Write the event log as CSV; returns rows."""
+        """Write the event log as CSV (times as ISO 8601 UTC and simulated seconds); returns rows."""
         writer = csv.writer(out)
-        writer.writerow(["time_s", "kind", "state", "element", "value", "message"])
+        writer.writerow(["time", "time_s", "kind", "state", "element", "value", "message"])
         rows = self.events()
+        at = self._iso_times()
         for e in rows:
-            writer.writerow([f"{e.time_s:.6f}", e.kind, "raised" if e.active else "cleared",
+            writer.writerow([at(e.time_s), f"{e.time_s:.6f}", e.kind, "raised" if e.active else "cleared",
                              "" if e.element is None else e.element, f"{e.value:.6g}", e.message])
         return len(rows)
+
+    def export_registers_csv(self, out: TextIO) -> int:
+        """Write the stored registers as CSV, one row per register (SPEC S12.2): the forward
+        register, and with the beyond-kWh registers import/export per element, reactive
+        energy per quadrant, apparent energy and the maximum demand with its block's start.
+        Returns rows (0 for a new store)."""
+        writer = csv.writer(out)
+        writer.writerow(["time", "time_s", "register", "element", "value", "unit"])
+        stored = self.load()
+        if stored is None:
+            return 0
+        at, t_s = self._iso_times(), stored.time_s
+        rows: list[tuple[str, int | str, float, str]] = [("forward", "", watt_hours(stored.meter.register_quanta), "Wh")]
+        state = stored.meter.quantities
+        regs = getattr(state, "registers", None)
+        if regs is not None:
+            rows += [("import", k + 1, wh, "Wh") for k, wh in enumerate(regs.import_wh)]
+            rows += [("export", k + 1, wh, "Wh") for k, wh in enumerate(regs.export_wh)]
+            rows += [(f"reactive-q{q}", "", varh, "varh") for q, varh in zip(("1", "2", "3", "4"), regs.varh)]
+            rows += [("apparent", "", regs.vah, "VAh"), ("max-demand", "", regs.max_demand_w, "W")]
+            if regs.max_demand_time_s is not None:
+                rows.append(("max-demand-block-start", "", regs.max_demand_time_s, "s"))
+        for name, element, value, unit in rows:
+            writer.writerow([at(t_s), f"{t_s:.6f}", name, element, repr(float(value)), unit])
+        return len(rows)
+
+    def _iso_times(self) -> Callable[[float], str]:
+        """Simulated seconds → ISO 8601 UTC on this meter's calendar ('' for a store that
+        never stored its start time)."""
+        epoch = self.start_epoch_s()
+        return (lambda t_s: "") if epoch is None else (lambda t_s: iso8601(epoch + t_s))
 
 
 def open_existing(path: str | Path) -> Store:

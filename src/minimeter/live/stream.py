@@ -132,6 +132,12 @@ class Snapshot:
         apparent = sum(v * a for v, a in zip(self.volts_rms, self.amps_rms))
         return self.net_power_w / apparent if apparent > 0 else float("nan")
 
+    @property
+    def measured(self) -> bool:
+        """Whether the line quantities are measured: a start-up snapshot (no cycle fed
+        yet) has no frequency and no voltage; clients show nothing rather than zeros."""
+        return math.isfinite(self.frequency_hz) or any(math.isfinite(v) and v != 0.0 for v in self.volts_rms)
+
     def as_dict(self) -> dict:
         """The panel's JSON (NaN as None; the register as decimal text: it outgrows 2⁵³)."""
         def num(x: float) -> float | None:
@@ -153,6 +159,14 @@ class Snapshot:
             "event_counts": dict(self.event_counts),
             "led_changes": [[c.led, c.state, c.time_s] for c in self.led_changes],
             "loads": list(self.loads), "faults": list(self.faults), "running": self.running,
+            # beyond kWh (SPEC §12)
+            "reactive_power_var": [num(x) for x in self.reactive_power_var],
+            "apparent_power_va": [num(x) for x in self.apparent_power_va],
+            "displacement_pf": [num(x) for x in self.displacement_pf],
+            "thd_v_percent": [num(x) for x in self.thd_v_percent],
+            "thd_i_percent": [num(x) for x in self.thd_i_percent],
+            "harmonics": None if self.harmonics is None else self.harmonics.as_dict(),
+            "registers": None if self.registers is None else self.registers.as_dict(),
         }
 
 

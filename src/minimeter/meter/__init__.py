@@ -7,6 +7,9 @@ from minimeter.meter.core import Event, LedChange, LedStates, Meter, Update
 from minimeter.meter.snapshot import EventKind, MeterSnapshot
 from minimeter.meter.metrology import CycleBlock
 from minimeter.meter.outputs import Transition
+from minimeter.meter.power import HarmonicTable, PowerQuantities
+from minimeter.meter.energy import EnergyRegisters
 
 __all__ = ["Meter", "MeterSpec", "MeterSnapshot", "Update", "Event", "EventKind", "LedChange", "LedStates", "Transition", "CycleBlock",
-           "meter_spec", "load_catalog"]
+           "meter_spec", "load_catalog",
+           "HarmonicTable", "PowerQuantities", "EnergyRegisters"]

@@ -17,14 +17,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from minimeter.meter.catalog import MeterSpec, meter_spec
 from minimeter.errors import InvalidOption, InvalidSamples, MinimeterError
-from minimeter.meter.metrology import SECONDS_PER_HOUR, ChannelPeaks, CycleBlock, LineCycleState, measure_chunk
-from minimeter.meter.outputs import Transition, find_transitions, output_state
+from minimeter.meter import _kernels
+from minimeter.meter.metrology import SECONDS_PER_HOUR, ChannelPeaks, CycleBlock, CycleRuns, LineCycleState, measure_chunk
+from minimeter.meter.outputs import Records, Transition, output_state, transition_times
 from minimeter.meter.register import MAX_CYCLE_WH, QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
 from minimeter.meter.snapshot import EventKind, InvalidSnapshot, MeterSnapshot
 
@@ -49,7 +50,7 @@ SUPPLY_TOLERANCE = 0.005
 # may register — this replaces the 80 % band on rms current.
 STARTING_DETECT_FRACTION = 0.9
 STARTING_SMOOTHING = 1 / 8
-SMOOTHING_MEMORY = 512              # cycles: (7/8)^512 < 2⁻⁹⁸
+STARTING_SETTLED_FRACTION = 1e-6    # the smoothed current is taken as settled within 1e-6 × the threshold
 # Hysteresis of the threshold events (S8.1): a condition raised beyond its limit clears
 # only once back inside by this band, so a quantity held at a limit raises one event.
 PF_CLEAR_BAND = 0.02                # low PF clears at |PF| ≥ 0.5 · 1.02
@@ -72,6 +73,14 @@ MAX_REGISTER_WH = 1e12              # 1 TWh: over a century at the largest meter
 MAX_REVERSE_DEADBAND_W = 1000.0
 INPUT_CEILING_MULTIPLE = 10.0       # samples beyond 10 × the default full scale are not a front end's
 MAX_CYCLE_S = 3600.0                # a per-cycle quantity's duration (phasor path): hour-long aggregates at most
+# Runs of identical cycles (CycleRuns, the phasor path by segment): one call's |net energy|
+# at most 2^24 Wh (16.8 MWh: the edges it makes stay a few million per output), and a
+# run's quanta in one row of the int64 arithmetic at most 2^56 (longer runs are split).
+MAX_RUNS_WH = float(1 << 24)
+MAX_RUN_CYCLES = 1e12              # cycles in one call: ~530 years at 60 Hz
+ROW_QUANTA_MAX = 1 << 56
+_CAUSES = ("energy", "power-loss", "power-restore")
+_LEDS = ("power", "load", "reverse")
 
 
 @dataclass(frozen=True)
@@ -107,14 +116,17 @@ class LedStates:
 
 @dataclass(frozen=True)
 class Update:
-    """What one call of :meth:`Meter.feed` (or ``feed_cycles``, ``close``) produced."""
+    """What one call of :meth:`Meter.feed` (or ``feed_cycles``, ``close``) produced:
+    the cycles registered (:class:`CycleRuns` when runs were fed), and sequences of
+    transitions and LED changes in time order (read-only, made objects when read)."""
 
-    cycles: CycleBlock
-    transitions: tuple[Transition, ...]
-    led_changes: tuple[LedChange, ...]
+    cycles: CycleBlock | CycleRuns
+    transitions: Sequence[Transition]
+    led_changes: Sequence[LedChange]
     leds: LedStates
     events: tuple[Event, ...]
     watt_hours: float          # the register after this update [Wh]
+    quantities: Any = None     # beyond kWh (S12, a meter with quantities=True): a meter.quantities.QuantityUpdate
 
 
 def _carry_forward(code: np.ndarray, initial: bool) -> np.ndarray:
@@ -144,6 +156,9 @@ class _Judgement:
         return _Judgement(self.volts[:, lo:hi], self.amps[:, lo:hi], self.power[:, lo:hi],
                           self.borrowed[lo:hi], self.slow[lo:hi])
 
+    def take(self, rows: np.ndarray) -> "_Judgement":
+        return _Judgement(self.volts[:, rows], self.amps[:, rows], self.power[:, rows], self.borrowed[rows], self.slow[rows])
+
 
 def _judge(block: CycleBlock, prev_whole: np.ndarray | None, *, stream_start: bool,
            final: bool, alive_v: float, powered_v: float, long_s: float) -> _Judgement:
@@ -156,6 +171,9 @@ def _judge(block: CycleBlock, prev_whole: np.ndarray | None, *, stream_start: bo
     the voltage is 0) is registered in full. Otherwise a partial cycle is judged on its
     own. ``prev_whole``: (3e,) Vrms, Irms, P of the cycle before the block, if it was whole."""
     m, e = block.count, block.elements
+    if not block.partial.any():          # every cycle whole: judged on its own (the common case)
+        none = np.zeros(m, bool)
+        return _Judgement(block.volts_rms, block.amps_rms, block.power_w, none, none)
     whole = ~block.partial
     own = np.concatenate((block.volts_rms, block.amps_rms, block.power_w))
     before = np.concatenate((own[:, :1] if prev_whole is None else prev_whole[:, None], own[:, :-1]), axis=1)
@@ -177,29 +195,37 @@ def _judge(block: CycleBlock, prev_whole: np.ndarray | None, *, stream_start: bo
     return _Judgement(judged[:e], judged[e:2 * e], judged[2 * e:], use_prev | use_next, slow)
 
 
-def _smoothed(x: np.ndarray, start: np.ndarray | None, alpha: float, run: int = 256) -> np.ndarray:
-    """Exponential smoothing along the cycles of ``x`` (e, m): y_k = y_{k-1} + α (x_k − y_{k-1}),
-    from y_{-1} = ``start`` (or x_0). Vectorised in runs of ``run`` cycles, where
-    y_k = r^(k+1) y_{-1} + α r^k Σ_{j≤k} x_j r^(-j), r = 1 − α (r^-run stays small)."""
-    m = x.shape[1]
-    y = np.empty_like(x)
-    prev = x[:, 0].copy() if start is None else np.array(start, float)
-    r = 1.0 - alpha
-    powers = r ** np.arange(run)                  # r^0 … r^(run-1)
-    for lo in range(0, m, run):
-        seg = x[:, lo:lo + run]
-        p = powers[:seg.shape[1]]
-        y[:, lo:lo + seg.shape[1]] = r * p * prev[:, None] + alpha * p * np.cumsum(seg / p, axis=1)
-        prev = y[:, lo + seg.shape[1] - 1]
-    return y
+def _rows(block: CycleBlock, take: np.ndarray, offsets: np.ndarray | None = None) -> CycleBlock:
+    """Rows ``take`` of ``block`` (a row listed twice comes twice); with ``offsets``,
+    each row starts that many of its cycles later (a run cut into pieces)."""
+    fields = {f.name: getattr(block, f.name) for f in dataclasses.fields(CycleBlock)}
+    fields = {name: x if x is None else np.take(x, take, axis=-1) for name, x in fields.items()}
+    if offsets is not None:
+        fields["start_s"] = fields["start_s"] + offsets * fields["duration_s"]
+    return CycleBlock(**fields)
+
+
+def _capped(block: CycleBlock, repeats: np.ndarray) -> tuple[CycleBlock, np.ndarray]:
+    """Runs cut so that no row carries more than ``ROW_QUANTA_MAX`` quanta."""
+    quanta = np.abs(block.net_energy_wh) * QUANTA_PER_WH * repeats
+    pieces = np.minimum(np.maximum(np.ceil(quanta / ROW_QUANTA_MAX), 1), repeats).astype(np.int64)
+    if (pieces == 1).all():
+        return block, repeats
+    take = np.repeat(np.arange(pieces.size), pieces)
+    index = np.arange(take.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)     # piece within its run
+    base, extra = repeats[take] // pieces[take], repeats[take] % pieces[take]
+    offsets = index * base + np.minimum(index, extra)
+    return _rows(block, take, offsets), base + (index < extra)
 
 
 def _joined(first: CycleBlock, second: CycleBlock) -> CycleBlock:
     """Two consecutive blocks as one."""
     if not first.count:
         return second
-    cat = lambda f: np.concatenate((getattr(first, f), getattr(second, f)), axis=-1)     # noqa: E731
-    return CycleBlock(*(cat(f.name) for f in dataclasses.fields(CycleBlock)))
+    def cat(name: str) -> np.ndarray | None:
+        a, b = getattr(first, name), getattr(second, name)
+        return None if a is None or b is None else np.concatenate((a, b), axis=-1)
+    return CycleBlock(**{f.name: cat(f.name) for f in dataclasses.fields(CycleBlock)})
 
 
 def _finite_floats(value: Any, count: int) -> bool:
@@ -310,6 +336,17 @@ def _hysteresis(beyond: np.ndarray, back: np.ndarray, judged: np.ndarray | None 
     return code if judged is None else np.where(judged, code, -1)
 
 
+def _quantity_engine(spec: MeterSpec, quantities: Any) -> Any:
+    """The beyond-kWh pass (:mod:`minimeter.meter.quantities`) for ``quantities=True``:
+    dips and swells against the declared voltage, the middle of the supply range (120 V)."""
+    if not isinstance(quantities, bool):
+        raise InvalidOption(f"quantities must be True or False, got {quantities!r}")
+    if not quantities:
+        return None
+    from minimeter.meter.quantities import QuantityEngine      # (it imports this module)
+    return QuantityEngine(spec.elements, 0.5 * (spec.supply_min_v + spec.supply_max_v))
+
+
 def _flips(states: np.ndarray, initial: bool) -> np.ndarray:
     """Indices where ``states`` differs from the state before it."""
     prev = np.concatenate(([initial], states[:-1]))
@@ -338,6 +375,10 @@ class Meter:
         are measured: an object with ``initial_state(elements, sample_rate_hz)`` and
         ``apply(volts, amps, sample_rate_hz, state) -> (volts, amps, state)``, pure
         (it returns a new state and leaves its inputs alone). See :mod:`minimeter.sources.frontend`.
+    quantities : also measure beyond kWh (SPEC §12, :mod:`minimeter.meter.quantities`): IEEE
+        1459 powers and harmonics per cycle and per IEC 61000-4-30 window (``Update.quantities``),
+        the registers of :attr:`registers` (:meth:`reset_max_demand`), and dip, swell and
+        interruption events against 120 V. Off by default: the kWh path keeps its speed.
 
     Bounds (SPEC S15.1). Every keyword and every argument of :meth:`feed` and
     :meth:`feed_cycles` is checked here, once; beyond its bound the call raises
@@ -361,6 +402,8 @@ class Meter:
                          start ≥ 0; 0 ≤ Vrms ≤ ceiling V; 0 ≤ Irms ≤ ceiling A; frequency
                          NaN (partial) or > 0; per element |P| and |E|/duration ≤ ceiling V ×
                          ceiling A; |net E| ≤ 2²² Wh in one cycle (the register's int64 step)
+    runs (CycleRuns)     the cycles as above; repeats an int array, one per cycle, ≥ 1 (1 for a
+                         partial cycle); ≤ 2⁴⁰ cycles and |net E| ≤ 2²⁴ Wh in one call
     ==================== =====================================================================
 
     So the energy the meter can be handed is at most ``ceiling V × ceiling A × elements``
@@ -381,6 +424,7 @@ class Meter:
         full_scale_v: float | None = None,
         full_scale_a: float | None = None,
         calibration: Any = None,
+        quantities: bool = False,
     ) -> None:
         if not isinstance(spec, MeterSpec):
             raise InvalidOption(f"a Meter takes a MeterSpec (minimeter.meter.catalog.meter_spec), not a {type(spec).__name__}")
@@ -422,6 +466,8 @@ class Meter:
         self._mode: str | None = None          # 'samples' or 'cycles'
         self._closed = False
         self._time_s = 0.0
+        self._quantities = _quantity_engine(spec, quantities)     # the S12 pass, or None (off: kWh at full speed)
+        self._quantities_state = None if self._quantities is None else self._quantities.initial()
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -529,6 +575,7 @@ class Meter:
             calibration_state=self._calibration_state,
             pending_cycle=None if self._pending is None else _cycle_values(self._pending),
             active_amps=None if self._active_amps is None else tuple(float(x) for x in self._active_amps),
+            quantities=self._quantities_state,
         )
 
     def restore(self, snapshot: MeterSnapshot) -> None:
@@ -580,6 +627,8 @@ class Meter:
                                         and _finite_floats(pending[:2], 2) and _finite_floats(pending[3:], 1 + 4 * e)
                                         and pending[1] > 0):
             raise InvalidSnapshot(f"the snapshot's held-back cycle must be {4 + 4 * e} numbers (finite but its frequency)")
+        if snapshot.quantities is not None and self._quantities is not None and self._quantities.check(snapshot.quantities):
+            raise InvalidSnapshot(f"the snapshot's beyond-kWh state: {self._quantities.check(snapshot.quantities)}")
 
     def _check_stream(self, stream: Any) -> None:
         """The open line cycle a snapshot carries: this meter's elements, a rate within
@@ -613,22 +662,32 @@ class Meter:
             _calibration_state=snapshot.calibration_state,
             _pending=None if snapshot.pending_cycle is None else _cycle_from_values(snapshot.pending_cycle, self.spec.elements),
             _active_amps=None if snapshot.active_amps is None else np.array(snapshot.active_amps, float),
+            _quantities_state=None if self._quantities is None else (snapshot.quantities or self._quantities.initial()),
         )
         for name, value in values.items():
             setattr(self, name, value)
 
-    def _commit(self, block: CycleBlock, events: list[Event], *, final: bool = False, **changes: Any) -> Update:
+    def _commit(self, block: CycleBlock, events: list[Event], *, final: bool = False,
+                repeats: np.ndarray | None = None, **changes: Any) -> Update:
         """Apply ``changes`` (private attributes: the stream, the mode, …) and register
         ``block``, all or nothing: whatever fails on the way, the meter is left exactly
         as before the call (S15.2)."""
-        before = self.state()
+        before = self._saved()
         try:
             for name, value in changes.items():
                 setattr(self, name, value)
-            return self._process(block, events, final)
+            return self._process(block, events, final, repeats)
         except BaseException:
-            self._load(before)
+            self.__dict__.clear()
+            self.__dict__.update(before)
             raise
+
+    def _saved(self) -> dict[str, Any]:
+        """Every attribute, its mutable containers copied (the rest is replaced, never
+        changed in place): what :meth:`_commit` puts back when a call fails — a few
+        microseconds, where a full :meth:`state` snapshot cost tens."""
+        return {name: value.copy() if isinstance(value, (dict, set, list, np.ndarray)) else value
+                for name, value in self.__dict__.items()}
 
     # ----------------------------------------------------------------- feeding it
     def feed(
@@ -680,14 +739,26 @@ class Meter:
         if not np.all(peaks.amps <= self.input_ceiling_a):
             _check_samples(names[1], a, self.input_ceiling_a, "A")
         clipped = self._clipping_events(v, a, state, peaks)
-        return self._commit(_zero_width_defined(block), clipped, _mode="samples", _stream=new_state,
-                            _calibration_state=calibration_state)
+        beyond = self._beyond("samples", v, a, fs, state.next_index, block)
+        return self._measured(beyond, self._commit(_zero_width_defined(block), clipped + beyond[1], _mode="samples",
+                                                   _stream=new_state, _calibration_state=calibration_state, **beyond[0]))
 
-    def feed_cycles(self, block: CycleBlock) -> Update:
-        """Register per-cycle quantities directly (the phasor path); bounds: see :class:`Meter`."""
+    def feed_cycles(self, block: CycleBlock | CycleRuns) -> Update:
+        """Register per-cycle quantities directly (the phasor path): a :class:`CycleBlock`
+        of cycles, or :class:`CycleRuns` — runs of identical cycles, each judged once and
+        registered in closed form (n cycles of q quanta add n·q; the outputs' edges
+        interpolate inside the run as they would cycle by cycle). Bounds: see :class:`Meter`."""
         self._check_open("cycles")
+        runs = block if isinstance(block, CycleRuns) else None
+        if runs is not None:
+            block = runs.cycles
         self._check_cycles(block)
-        return self._commit(block, [], _mode="cycles")
+        repeats = None
+        if runs is not None:
+            repeats = self._checked_repeats(runs)
+            self._check_runs_energy(block, repeats)
+        beyond = self._beyond("cycles", block, repeats)
+        return self._measured(beyond, self._commit(block, beyond[1], _mode="cycles", repeats=repeats, **beyond[0]))
 
     def close(self) -> Update:
         """End the stream: the trailing partial cycle is measured and registered."""
@@ -701,7 +772,39 @@ class Meter:
             empty, empty, self._stream, hysteresis_v=self.hysteresis_v,
             tracking_min_hz=self.tracking_min_hz, final=True,
         )
-        return self._commit(_zero_width_defined(block), [], final=True, _closed=True, _stream=stream)
+        beyond = self._beyond("samples", empty, empty, self._stream.sample_rate_hz, self._stream.next_index, block)
+        return self._measured(beyond, self._commit(_zero_width_defined(block), beyond[1], final=True, _closed=True,
+                                                   _stream=stream, **beyond[0]))
+
+    # ----------------------------------------------------------------- beyond kWh (S12)
+    def _beyond(self, path: str, *args: Any) -> tuple[dict, list[Event], Any]:
+        """The S12 pass over what is being fed (pure): the state to commit with the rest,
+        its power-quality events and its :class:`~minimeter.meter.quantities.QuantityUpdate`."""
+        if self._quantities is None:
+            return {}, [], None
+        new, result = getattr(self._quantities, path)(self._quantities_state, *args)
+        return {"_quantities_state": new}, list(result.events), result
+
+    @staticmethod
+    def _measured(beyond: tuple[dict, list[Event], Any], update: Update) -> Update:
+        return update if beyond[2] is None else replace(update, quantities=beyond[2])
+
+    @property
+    def registers(self) -> Any:
+        """The S12.2 registers (:class:`~minimeter.meter.energy.EnergyRegisters`), or None
+        for a meter without ``quantities=True``."""
+        return None if self._quantities_state is None else self._quantities_state.registers
+
+    def reset_max_demand(self) -> Event:
+        """Clear the maximum demand (S12.2) — its only reset — and return the event that
+        logs it (kind 'demand-reset', value: the maximum cleared [W])."""
+        if self._quantities_state is None:
+            raise MinimeterError("this meter keeps no demand register (build it with quantities=True)")
+        regs = self._quantities_state.registers
+        self._quantities_state = replace(self._quantities_state, registers=regs.reset_max_demand())
+        when = "" if regs.max_demand_time_s is None else f" (block from {regs.max_demand_time_s:g} s)"
+        return Event(self._time_s, EventKind.DEMAND_RESET, True, None, regs.max_demand_w,
+                     f"maximum demand {regs.max_demand_w:.1f} W{when} reset by command")
 
     # ----------------------------------------------------------------- validation
     def _check_open(self, mode: str) -> None:
@@ -757,6 +860,30 @@ class Meter:
         with np.errstate(all="ignore"):
             self._check_cycle_limits(block, va)
 
+    def _checked_repeats(self, runs: CycleRuns) -> np.ndarray:
+        """The runs' counts: integers ≥ 1, one per cycle row, 1 for a partial cycle, at
+        most 2^40 cycles in one call."""
+        repeats, cycles = runs.repeats, runs.cycles
+        rows = cycles.start_s.shape
+        if not (isinstance(repeats, np.ndarray) and repeats.dtype.kind in "iu" and repeats.ndim == 1
+                and repeats.shape == rows):
+            raise InvalidSamples(f"the runs' repeats must be an integer array of shape {rows}, one per run, "
+                                 f"got {getattr(repeats, 'shape', type(repeats).__name__)}; nothing registered")
+        if repeats.size and not (repeats.min() >= 1 and (repeats[cycles.partial] == 1).all()):
+            raise InvalidSamples("each run must repeat its cycle at least once, and a partial cycle exactly once; "
+                                 "nothing registered")
+        if repeats.size and not float(repeats.astype(float).sum()) <= MAX_RUN_CYCLES:
+            raise InvalidSamples(f"the runs hold {float(repeats.astype(float).sum()):.6g} cycles in one call, beyond "
+                                 f"{MAX_RUN_CYCLES:g}; nothing registered")
+        return repeats.astype(np.int64)
+
+    def _check_runs_energy(self, block: CycleBlock, repeats: np.ndarray) -> None:
+        with np.errstate(over="ignore"):
+            total = float(np.abs(block.net_energy_wh * repeats).sum())
+        if not total <= MAX_RUNS_WH:
+            raise InvalidSamples(f"the runs carry {total:.6g} Wh in one call, beyond {MAX_RUNS_WH:g} Wh (2^24); "
+                                 "feed them in several calls; nothing registered")
+
     def _check_cycle_limits(self, block: CycleBlock, va: float) -> None:
         limits = (
             ("start_s", block.start_s, 0.0, math.inf, "s"),
@@ -797,14 +924,19 @@ class Meter:
         return events
 
     # ----------------------------------------------------------------- per-cycle judgement
-    def _process(self, block: CycleBlock, events: list[Event], final: bool = False) -> Update:
-        """Judge and register ``block`` after the cycle held back from the last call. A
-        partial cycle at the block's end is held back (unless ``final``): it is judged
-        with the cycle after it (S4.8), whatever the chunk sizes."""
-        transitions: list[Transition] = []
-        led_changes: list[LedChange] = []
+    def _process(self, block: CycleBlock, events: list[Event], final: bool = False,
+                 repeats: np.ndarray | None = None) -> Update:
+        """Judge and register ``block`` (rows of ``repeats`` identical cycles, or single
+        cycles) after the cycle held back from the last call. A partial cycle at the
+        block's end is held back (unless ``final``): it is judged with the cycle after it
+        (S4.8), whatever the chunk sizes."""
+        transitions: list[tuple[np.ndarray, ...]] = []
+        led_changes: list[tuple[np.ndarray, ...]] = []
         if self._pending is not None:
             block = _joined(self._pending, block)
+            repeats = None if repeats is None else np.concatenate(([1], repeats))
+        if repeats is not None:
+            block, repeats = _capped(block, repeats)
         judgement = None
         if block.count:
             prev = self._prev_whole
@@ -817,134 +949,207 @@ class Meter:
         step = _MAX_CYCLES_PER_STEP
         if done:
             # int64 running sums of quanta inside a step must stay below 2**62
-            largest = float(np.abs(block.net_energy_wh).max()) * QUANTA_PER_WH
+            row_quanta = np.abs(block.net_energy_wh) * (1 if repeats is None else repeats)
+            largest = float(row_quanta.max()) * QUANTA_PER_WH
             step = int(max(1, min(step, (1 << 62) // max(int(largest) + 1, 1))))
         for lo in range(0, done, step):
             hi = min(lo + step, done)
             part = block if (lo, hi) == (0, block.count) else block.slice(lo, hi)
-            self._step(part, judgement.slice(lo, hi), transitions, led_changes, events)
+            self._step(part, judgement.slice(lo, hi), transitions, led_changes, events,
+                       None if repeats is None else repeats[lo:hi])
         events.sort(key=lambda ev: ev.time_s)
         if hold:
             block = block.slice(0, done)
-        return Update(block, tuple(transitions), tuple(led_changes), self._leds, tuple(events), self.watt_hours)
+        cycles = block if repeats is None else CycleRuns(block, repeats[:done])
+        return Update(cycles, _records(Transition, transitions, (tuple(self._outputs), None, None, _CAUSES)),
+                      _records(LedChange, led_changes, (_LEDS, None, None)), self._leds, tuple(events), self.watt_hours)
 
-    def _step(self, b: CycleBlock, judged: _Judgement, transitions: list, led_changes: list, events: list) -> None:
+    def _step(self, b: CycleBlock, judged: _Judgement, transitions: list, led_changes: list, events: list,
+              repeats: np.ndarray | None = None) -> None:
+        """Judge rows of cycles (each ``repeats`` identical cycles, or one): the register,
+        outputs, LEDs and events. Times of changes are the first cycle's of a row; a row
+        whose starting-current decision changes inside it is cut there first."""
         spec = self.spec
-        end_s = b.end_s
-        volts, amps = judged.volts, judged.amps
         self._prev_whole = None if b.partial[-1] else np.concatenate(
             (b.volts_rms[:, -1], b.amps_rms[:, -1], b.power_w[:, -1]))
+        starting, b, judged, repeats = self._starting(b, judged, repeats)
+        volts, amps = judged.volts, judged.amps
         powered = (volts >= self.supply_low_v).any(axis=0)
-        over_v = np.array([      # over-voltage with hysteresis (clears at ≤ 138 V): the LED does not flicker
-            _carry_forward(_hysteresis(volts[k] > self.supply_high_v, volts[k] <= spec.supply_max_v),
-                           (EventKind.OVER_VOLTAGE, k + 1) in self._active) for k in range(b.elements)])
-        in_range = ((volts >= self.supply_low_v) & ~over_v).any(axis=0)
-        power_led = powered & in_range & ~over_v.any(axis=0)
-        starting = self._starting(b, judged)
+        if any(key[0] is EventKind.OVER_VOLTAGE for key in self._active) or (volts > self.supply_high_v).any():
+            over_v = np.array([      # over-voltage with hysteresis (clears at ≤ 138 V): the LED does not flicker
+                _carry_forward(_hysteresis(volts[k] > self.supply_high_v, volts[k] <= spec.supply_max_v),
+                               (EventKind.OVER_VOLTAGE, k + 1) in self._active) for k in range(b.elements)])
+            in_range = ((volts >= self.supply_low_v) & ~over_v).any(axis=0)
+            power_led = powered & in_range & ~over_v.any(axis=0)
+        else:                        # none held and none reached: off throughout, and in range wherever powered
+            over_v = np.zeros(volts.shape, bool)
+            power_led = powered
         running = powered & starting
         net_q = to_quanta(b.net_energy_wh)
         forward_q = np.where(running & (net_q > 0), net_q, 0)
         reverse_q = np.where(running & (net_q < 0), -net_q, 0)
+        lengths = b.duration_s
+        if repeats is not None:
+            forward_q, reverse_q, lengths = forward_q * repeats, reverse_q * repeats, lengths * repeats
         net_w = b.net_power_w
         negative = net_w < -self.reverse_deadband_w
-        big = (amps >= spec.reverse_led_min_current_a).any(axis=0)
-        reverse_led = _carry_forward(
-            np.where(~powered, 0, np.where(big & starting & ~b.partial, negative.astype(int), -1)), self._leds.reverse
-        )
+        if self._leds.reverse or negative.any():
+            big = (amps >= spec.reverse_led_min_current_a).any(axis=0)
+            reverse_led = _carry_forward(
+                np.where(~powered, 0, np.where(big & starting & ~b.partial, negative.astype(int), -1)), self._leds.reverse)
+        else:                        # off and never lit
+            reverse_led = np.zeros(b.count, bool)
 
-        step_transitions = self._advance_outputs(b, powered, forward_q)
-        transitions.extend(step_transitions)
+        codes, states, times, causes = self._advance_outputs(b, powered, forward_q, lengths)
+        transitions.append((codes, states, times, causes))
         self._reverse_quanta += int(reverse_q.sum())
-        self._time_s = float(end_s[-1])
+        self._time_s = float(b.start_s[-1] + lengths[-1])
 
-        # LEDs: power and reverse judged at each cycle's end; load follows output 10.
-        led_changes.extend(LedChange("power", bool(power_led[i]), float(b.start_s[i]))
-                           for i in _flips(power_led, self._leds.power))
-        led_changes.extend(LedChange("reverse", bool(reverse_led[i]), float(end_s[i]))
-                           for i in _flips(reverse_led, self._leds.reverse))
-        load = self._leds.load
-        for tr in step_transitions:
-            if tr.output == "10" and tr.state != load:
-                load = tr.state
-                led_changes.append(LedChange("load", load, tr.time_s))
-        led_changes.sort(key=lambda ch: ch.time_s)
-        self._leds = LedStates(power=bool(power_led[-1]), load=load, reverse=bool(reverse_led[-1]))
+        if codes.size or not ((power_led == self._leds.power).all() and (reverse_led == self._leds.reverse).all()):
+            self._led_changes(b, power_led, reverse_led, (codes, states, times), led_changes)   # else none changes
 
         self._judge_events(b, judged, powered, over_v, starting, negative, net_w, events)
 
-    def _starting(self, b: CycleBlock, judged: _Judgement) -> np.ndarray:
+    def _led_changes(self, b: CycleBlock, power_led: np.ndarray, reverse_led: np.ndarray,
+                     transitions: tuple[np.ndarray, ...], led_changes: list) -> None:
+        """The LEDs' changes over rows ``b`` into ``led_changes``, and their states after it:
+        power and reverse judged at each cycle's end; load follows output 10 (its
+        ``transitions``: output codes, states, times)."""
+        codes, states, times, end_s = *transitions, b.end_s
+        power_at = _flips(power_led, self._leds.power)
+        reverse_at = _flips(reverse_led, self._leds.reverse)
+        load = self._leds.load
+        ten = np.flatnonzero(codes == list(self._outputs).index("10")) if "10" in self._outputs else np.zeros(0, int)
+        ten_states = states[ten]
+        load_at = ten[ten_states != np.concatenate(([load], ten_states[:-1]))]
+        load = bool(ten_states[-1]) if ten.size else load
+        led_times = np.concatenate((b.start_s[power_at], end_s[reverse_at], times[load_at]))
+        order = np.argsort(led_times, kind="stable")
+        led_changes.append((
+            np.repeat(np.array([0, 2, 1]), [power_at.size, reverse_at.size, load_at.size])[order],
+            np.concatenate((power_led[power_at], reverse_led[reverse_at], states[load_at]))[order],
+            led_times[order]))
+        self._leds = LedStates(power=bool(power_led[-1]), load=load, reverse=bool(reverse_led[-1]))
+
+    def _starting(self, b: CycleBlock, judged: _Judgement, repeats: np.ndarray | None):
         """(m,) whether some element carries the starting current: its active current
-        P / V, smoothed, at or above the threshold — or, on a whole cycle (or one judged
-        on its whole neighbour), one cycle's at twice it (see STARTING_DETECT_FRACTION).
-        Advances the smoothing's state."""
-        active = judged.power / np.maximum(judged.volts, self.supply_low_v)      # signed: noise averages out
+        P / V, smoothed (y += α (x − y) each cycle), at or above the threshold — or, on a
+        whole cycle (or one judged on its whole neighbour), one cycle's at twice it (see
+        STARTING_DETECT_FRACTION). Advances the smoothing's state. Rows of repeated
+        cycles whose decision changes inside them come back cut at the change
+        (:func:`minimeter.meter._kernels.starting_pieces`): (decisions, rows, judgement,
+        repeats)."""
+        active = np.ascontiguousarray(judged.power / np.maximum(judged.volts, self.supply_low_v))  # signed
         detect = self.starting_detect_a
         at_once = ((np.abs(active) >= 2 * detect) & (~b.partial | judged.borrowed)).any(axis=0)
-        if at_once.all():
-            # Every cycle decided at once: only the smoothing's end state is needed, and
-            # cycles more than SMOOTHING_MEMORY back weigh under 2⁻⁹⁸ of it.
-            tail = active[:, -SMOOTHING_MEMORY:]
-            start = None if active.shape[1] > SMOOTHING_MEMORY else self._active_amps
-            self._active_amps = _smoothed(tail, start, STARTING_SMOOTHING)[:, -1].copy()
-            return at_once
-        smooth = _smoothed(active, self._active_amps, STARTING_SMOOTHING)
-        self._active_amps = smooth[:, -1].copy()
-        return (np.abs(smooth) >= detect).any(axis=0) | at_once
+        smoothed = np.array(active[:, 0] if self._active_amps is None else self._active_amps, float)
+        counts = np.ones(b.count, np.int64) if repeats is None else repeats
+        rows, offsets, counts, flags, n = _kernels.starting_pieces(active, counts, at_once, smoothed,
+                                                                    STARTING_SMOOTHING, detect,
+                                                                    STARTING_SETTLED_FRACTION * detect)
+        self._active_amps = smoothed
+        if n == b.count:
+            return flags[:n].copy(), b, judged, repeats
+        rows = rows[:n]
+        return flags[:n].copy(), _rows(b, rows, offsets[:n]), judged.take(rows), counts[:n].copy()
 
-    def _advance_outputs(self, b: CycleBlock, powered: np.ndarray, forward_q: np.ndarray) -> list[Transition]:
-        """Add ``forward_q`` [quanta per cycle] to the register and find the outputs'
-        transitions: energy transitions inside powered runs; every output forced open
-        while unpowered. The supply is judged per cycle, so power changes are stamped at
-        the cycle's start."""
-        run_edges = np.flatnonzero(np.diff(powered.astype(np.int8))) + 1
-        bounds = np.concatenate(([0], run_edges, [b.count]))
-        step_transitions: list[Transition] = []
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            run: list[Transition] = []
+    def _advance_outputs(self, b: CycleBlock, powered: np.ndarray, forward_q: np.ndarray,
+                         lengths_s: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Add ``forward_q`` [quanta per row] to the register and find the outputs'
+        transitions (rows ``lengths_s`` long): energy transitions inside powered runs;
+        every output forced open while unpowered. The supply is judged per cycle, so
+        power changes are stamped at the cycle's start. Returns the transitions as
+        columns (output index, state, time, cause index), in time order."""
+        if powered.all():          # one powered run (the common case)
+            bounds = [0, b.count]
+        else:
+            bounds = [0, *(np.flatnonzero(np.diff(powered.astype(np.int8))) + 1).tolist(), b.count]
+        runs: list[tuple[np.ndarray, ...]] = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            parts: list[tuple[np.ndarray, ...]] = []
             if powered[lo]:
                 if not self._powered:
                     self._powered = True
-                    self._power_outputs(True, float(b.start_s[lo]), run)
+                    parts.append(self._power_outputs(True, float(b.start_s[lo])))
                 seg_q = forward_q[lo:hi]
-                for name, kh in self._outputs.items():
-                    run.extend(find_transitions(
-                        name, kh, self._quanta, seg_q, b.start_s[lo:hi], b.duration_s[lo:hi]
-                    ))
+                for code, kh in enumerate(self._outputs.values()):
+                    times, states = transition_times(kh, self._quanta, seg_q, b.start_s[lo:hi], lengths_s[lo:hi])
+                    if times.size:
+                        parts.append((np.full(times.size, code), states, times, np.zeros(times.size, np.int64)))
                 self._quanta += int(seg_q.sum())
             elif self._powered:
                 self._powered = False
-                self._power_outputs(False, float(b.start_s[lo]), run)
-            run.sort(key=lambda tr: tr.time_s)
-            for tr in run:
-                self._output_on[tr.output] = tr.state
-                if tr.state and tr.cause == "energy":
-                    self._closures[tr.output] += 1
-            step_transitions.extend(run)
-        return step_transitions
+                parts.append(self._power_outputs(False, float(b.start_s[lo])))
+            parts = [part for part in parts if part[0].size]
+            if parts:
+                runs.append(self._apply_transitions(*(np.concatenate(column) for column in zip(*parts))))
+        if not runs:
+            return np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
+        return tuple(np.concatenate(column) for column in zip(*runs))
 
-    def _power_outputs(self, on: bool, time_s: float, out: list) -> None:
+    def _apply_transitions(self, codes: np.ndarray, states: np.ndarray, times: np.ndarray,
+                           causes: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Put one powered (or unpowered) run's transitions in time order and set the
+        outputs' states and closures from them."""
+        order = np.argsort(times, kind="stable")
+        codes, states, times, causes = codes[order], states[order], times[order], causes[order]
+        for code, name in enumerate(self._outputs):
+            mine = np.flatnonzero(codes == code)
+            if mine.size:
+                self._output_on[name] = bool(states[mine[-1]])
+                self._closures[name] += int(np.count_nonzero(states[mine] & (causes[mine] == 0)))
+        return codes, states, times, causes
+
+    def _power_outputs(self, on: bool, time_s: float) -> tuple[np.ndarray, ...]:
         """Power lost: every closed output opens. Power back: each output takes the state
-        the register gives it (S7.1: the register is kept)."""
-        for name, kh in self._outputs.items():
+        the register gives it (S7.1: the register is kept). As transition columns."""
+        changed = []
+        for code, (name, kh) in enumerate(self._outputs.items()):
             target = output_state(self._quanta, kh) if on else False
             if target != self._output_on[name]:
-                out.append(Transition(name, target, time_s, "power-restore" if on else "power-loss"))
+                changed.append((code, target))
+        n = len(changed)
+        return (np.array([c for c, _ in changed], np.int64), np.array([t for _, t in changed], bool),
+                np.full(n, time_s), np.full(n, 2 if on else 1, np.int64))
+
+    def _no_condition_met(self, b: CycleBlock, judged: _Judgement, powered: np.ndarray, over_v: np.ndarray,
+                          negative: np.ndarray) -> bool:
+        """Whether no cycle of ``b`` meets any event's raising condition of :meth:`_judge_events`,
+        each tested on every cycle (where it is not judged too: a wider test, so True is
+        exact): with no event active, then, no edge can come — in a few whole-block tests."""
+        spec = self.spec
+        volts = judged.volts
+        if not (powered.all() and (volts >= self.supply_low_v).all()) or over_v.any() or negative.any() \
+                or judged.slow.any() or (judged.amps > spec.max_primary_a).any():
+            return False
+        f = b.frequency_hz                       # NaN (a partial cycle) compares False: not judged
+        if ((f < spec.frequency_min_hz * (1 - FREQUENCY_TOLERANCE)) | (f > spec.frequency_max_hz * (1 + FREQUENCY_TOLERANCE))).any():
+            return False
+        # |PF| < minimum as |P| < minimum · V · I, widened by a rounding's worth (V·I = 0: no current, not judged)
+        limit = (spec.power_factor_min * (1 + 1e-9)) * (b.volts_rms * b.amps_rms)
+        return not (np.abs(b.power_w) < limit).any()
 
     def _judge_events(self, b, judged: _Judgement, powered, over_v, starting, negative, net_w, events: list) -> None:
         """Raise and clear events on the edges of each condition. Current, power-factor,
         frequency and reverse-power conditions are judged on whole cycles only — and a
         powered supply with no zero crossing for 1/tracking_min_hz is a frequency below it.
         (Long because it lists every condition of S8.1 once, each one call of ``edges``.)"""
+        if not self._active and self._no_condition_met(b, judged, powered, over_v, negative):
+            return                                # nothing to raise, nothing to clear: the common case
         spec = self.spec
         volts, amps = judged.volts, judged.amps
         t = b.end_s
         whole = ~b.partial
         power_factor = b.power_factor           # (e, m), computed once
+        low_pf_a = LOW_PF_MIN_CURRENT_FACTOR * spec.starting_current_a
 
         def edges(condition, values, kind, element, raised, cleared, code=None, times=t):
             key = (kind, element)
             was = key in self._active
+            if not (condition != was if code is None else code == (0 if was else 1)).any():
+                return                            # never leaves its state: no edge (the common case)
             states = condition if code is None else _carry_forward(code, was)
+            values = values() if callable(values) else values
             for i in _flips(states, was):
                 on = bool(states[i])
                 events.append(Event(float(times[i]), kind, on, element, float(values[i]),
@@ -955,7 +1160,7 @@ class Meter:
                 else:
                     self._active.discard(key)
 
-        edges(~powered, volts.max(axis=0), EventKind.POWER_LOSS, None,
+        edges(~powered, lambda: volts.max(axis=0), EventKind.POWER_LOSS, None,
               lambda x: f"power lost: supply {x:.1f} V below {spec.supply_min_v:g} V — registering stopped, register kept",
               lambda x: f"power restored: supply {x:.1f} V", times=b.start_s)   # as the outputs and Power LED
         for k in range(b.elements):
@@ -973,8 +1178,8 @@ class Meter:
             edges(None, amps[k], EventKind.OVER_CURRENT, k + 1,
                   lambda x, ct=ct: f"{ct} {x:.1f} A above the {spec.max_primary_a:g} A maximum (110 % of {spec.ct_rating})",
                   lambda x, ct=ct: f"{ct} {x:.1f} A back within rating", code=over_i)
-            pf = np.abs(power_factor[k])
-            pf_judged = powered & whole & (amps[k] >= LOW_PF_MIN_CURRENT_FACTOR * spec.starting_current_a) & np.isfinite(pf)
+            pf = np.abs(power_factor[k])       # NaN (no current) compares False: not judged
+            pf_judged = powered & whole & (amps[k] >= low_pf_a) & np.isfinite(pf)
             low_pf = _hysteresis(pf < spec.power_factor_min, pf >= spec.power_factor_min * (1 + PF_CLEAR_BAND),
                                  judged=pf_judged)
             edges(None, power_factor[k], EventKind.LOW_PF, k + 1,
@@ -988,7 +1193,7 @@ class Meter:
             f_code = np.where(powered & np.isfinite(f), _hysteresis((f < f_lo) | (f > f_hi), inside),
                               np.where(judged.slow, 1, -1))
         tmin = self.tracking_min_hz
-        edges(None, np.where(judged.slow, tmin, np.nan_to_num(f)), EventKind.FREQUENCY, None,
+        edges(None, lambda: np.where(judged.slow, tmin, np.nan_to_num(f)), EventKind.FREQUENCY, None,
               lambda x: (f"line frequency {x:.2f} Hz outside {f_lo:g}–{f_hi:g} Hz (50–60 Hz ± {FREQUENCY_TOLERANCE:.0%})"
                          if x > tmin else f"no zero crossing for {1000 / tmin:.0f} ms with the supply up: line "
                          f"frequency below {tmin:g} Hz, outside {f_lo:g}–{f_hi:g} Hz"),
@@ -999,6 +1204,15 @@ class Meter:
               lambda x: f"net power {x:.1f} W forward again", code=rev_code)
 
 
+def _records(kind: type, parts: list[tuple[np.ndarray, ...]], labels: tuple) -> Records:
+    """The columns of each step, joined, as a :class:`~minimeter.meter.outputs.Records` of ``kind``."""
+    if not parts:
+        parts = [tuple(np.zeros(0, np.int64) for _ in labels)]
+    columns = tuple((column[0] if len(column) == 1 else np.concatenate(column), label)
+                    for column, label in zip(zip(*parts), labels))
+    return Records(kind, columns)
+
+
 _METER_KEYWORDS = {
-    "calibration", "register_wh", "register_quanta", "hysteresis_v", "tracking_min_hz", "reverse_deadband_w", "full_scale_v", "full_scale_a",
+    "quantities", "calibration", "register_wh", "register_quanta", "hysteresis_v", "tracking_min_hz", "reverse_deadband_w", "full_scale_v", "full_scale_a",
 }

@@ -27,7 +27,7 @@ from minimeter.errors import InvalidSamples
 from minimeter.meter import _kernels
 from minimeter.meter.snapshot import snapshot_state_type
 
-SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_HOUR = _kernels.SECONDS_PER_HOUR     # [s/h]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,54 @@ class CycleBlock:
         z = np.zeros(0)
         ze = np.zeros((elements, 0))
         return CycleBlock(z, z, z, np.zeros(0, bool), ze, ze, ze, ze)
+
+
+@dataclass(frozen=True)
+class CycleRuns:
+    """Runs of identical consecutive line cycles (the phasor path by segment): run ``k``
+    is ``repeats[k]`` cycles each equal to cycle ``k`` of ``cycles`` (its first cycle:
+    start, one cycle's duration and quantities).
+
+    As a block of rows it reads like a :class:`CycleBlock` whose rows are whole runs:
+    ``count`` is the number of cycles, ``start_s``/``end_s``/``duration_s`` and
+    ``energy_wh`` are the runs', the per-cycle quantities (power, rms, frequency) the
+    run's cycle's.
+    """
+
+    cycles: CycleBlock
+    repeats: np.ndarray          # (r,) int64 ≥ 1: cycles in each run
+
+    @property
+    def count(self) -> int:
+        """Number of cycles (over all runs)."""
+        return int(self.repeats.sum())
+
+    @property
+    def runs(self) -> int:
+        return int(self.repeats.shape[0])
+
+    @property
+    def elements(self) -> int:
+        return self.cycles.elements
+
+    @property
+    def duration_s(self) -> np.ndarray:
+        """(r,) each run's length [s]."""
+        return self.cycles.duration_s * self.repeats
+
+    @property
+    def end_s(self) -> np.ndarray:
+        return self.cycles.start_s + self.duration_s
+
+    @property
+    def energy_wh(self) -> np.ndarray:
+        """(e, r) each run's energy per element [Wh]."""
+        return self.cycles.energy_wh * self.repeats
+
+
+for _name in ("start_s", "frequency_hz", "partial", "power_w", "volts_rms", "amps_rms", "net_power_w", "power_factor"):
+    setattr(CycleRuns, _name, property(lambda runs, name=_name: getattr(runs.cycles, name),
+                                       doc=f"The run's cycle's {_name} (see :class:`CycleBlock`)."))
 
 
 @snapshot_state_type
@@ -241,23 +289,12 @@ _NO_REFERENCE = np.zeros(0)
 def cycles_from_sums(fs: float, e: int, bounds: np.ndarray, bound_pos: np.ndarray, sums: np.ndarray) -> CycleBlock:
     """The cycles between consecutive ``bounds`` (absolute sample indices; ``bound_pos``
     their crossings, NaN for cuts) from their per-element sums Σv·i, Σv², Σi² (rows of
-    ``sums``): P, rms, energy, frequency."""
-    m = bounds.size - 1
-    if m <= 0:
+    ``sums``): a cycle runs from its start crossing (its bound, for a cut) to the next,
+    ``width`` samples; P = Σv·i / width, energy Σv·i / fs [J] in Wh, rms √(Σx² / width),
+    frequency fs / (distance between its two crossings), NaN for a partial cycle (one
+    end a cut) — in one compiled loop (:func:`minimeter.meter._kernels.cycle_fields`)."""
+    if bounds.size - 1 <= 0:
         return CycleBlock.empty(e)
-    edge = np.where(np.isnan(bound_pos), bounds, bound_pos)     # where each cycle starts [samples]
-    width = np.diff(edge)                                       # its length [samples]
-    vi, vv, ii = sums[:e], sums[e:2 * e], sums[2 * e:]
-    a_pos, b_pos = bound_pos[:-1], bound_pos[1:]
-    with np.errstate(invalid="ignore"):
-        frequency = fs / (b_pos - a_pos)
-    return CycleBlock(
-        start_s=edge[:-1] / fs,
-        duration_s=width / fs,
-        frequency_hz=frequency,
-        partial=np.isnan(a_pos) | np.isnan(b_pos),
-        power_w=vi / width,
-        energy_wh=vi / fs / SECONDS_PER_HOUR,
-        volts_rms=np.sqrt(np.maximum(vv, 0.0) / width),
-        amps_rms=np.sqrt(np.maximum(ii, 0.0) / width),
-    )
+    return CycleBlock(*_kernels.cycle_fields(float(fs), np.ascontiguousarray(bounds, dtype=np.int64),
+                                             np.ascontiguousarray(bound_pos, dtype=np.float64),
+                                             np.ascontiguousarray(sums, dtype=np.float64)))

@@ -8,7 +8,9 @@ threshold is interpolated linearly inside the cycle (S6.3).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -38,30 +40,86 @@ def find_transitions(
     start_s: np.ndarray,
     duration_s: np.ndarray,
 ) -> list[Transition]:
-    """Energy transitions of one output over consecutive cycles.
+    """Energy transitions of one output over consecutive cycles (see :func:`transition_times`)."""
+    times, states = transition_times(kh_wh, register_before, cycle_quanta, start_s, duration_s)
+    return [Transition(output, st, t) for st, t in zip(states.tolist(), times.tolist())]
+
+
+def transition_times(
+    kh_wh: int,
+    register_before: int,
+    cycle_quanta: np.ndarray,
+    start_s: np.ndarray,
+    duration_s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times [s] and new states of one output's energy transitions over consecutive
+    stretches of constant power: cycles, or runs of equal cycles (a run of n cycles of q
+    quanta and length d each is one stretch of n·q quanta and n·d seconds; the
+    interpolated times are the same, start + (level / q)·d).
 
     Parameters
     ----------
-    output, kh_wh : the output's name and constant [Wh/pulse]
-    register_before : the register [quanta] before the first cycle
-    cycle_quanta : (m,) int64 energy each cycle adds to the register [quanta], ≥ 0
-    start_s, duration_s : (m,) each cycle's start and length [s]
+    kh_wh : the output's constant [Wh/pulse]
+    register_before : the register [quanta] before the first stretch
+    cycle_quanta : (m,) int64 energy each stretch adds to the register [quanta], ≥ 0
+    start_s, duration_s : (m,) each stretch's start and length [s]
     """
     half = quanta_for_wh(kh_wh / 2)
     base_half, base_rem = divmod(register_before, half)
+    reached = (base_rem + int(cycle_quanta.sum())) // half     # thresholds (multiples of Kh/2) reached
+    if not reached:                                            # (most small chunks)
+        return np.zeros(0), np.zeros(0, bool)
     end_rel = np.cumsum(cycle_quanta)                 # register after each cycle, minus register_before
-    start_rel = end_rel - cycle_quanta
-    # half-periods completed, counted from register_before's half-period
-    h_start = (base_rem + start_rel) // half
-    h_end = (base_rem + end_rel) // half
-    crossings = h_end - h_start
-    if not crossings.any():
-        return []
-    cycles = np.repeat(np.arange(cycle_quanta.size), crossings)
-    first_of = np.repeat(np.cumsum(crossings) - crossings, crossings)
-    m_rel = h_start[cycles] + 1 + (np.arange(cycles.size) - first_of)   # threshold index (relative)
-    level_rel = m_rel * half - base_rem                               # threshold, relative to register_before
-    fraction = (level_rel - start_rel[cycles]) / cycle_quanta[cycles]
+    m_rel = np.arange(1, reached + 1, dtype=np.int64)           # threshold index, from register_before's half-period
+    level_rel = m_rel * half - base_rem                          # threshold, relative to register_before
+    # the stretch that reaches each: the first whose end is at or beyond it (its start is below it)
+    cycles = np.searchsorted(end_rel, level_rel, side="left")
+    start_rel = end_rel[cycles] - cycle_quanta[cycles]
+    fraction = (level_rel - start_rel) / cycle_quanta[cycles]
     times = start_s[cycles] + fraction * duration_s[cycles]
     states = ((base_half + m_rel) % 2) == 0
-    return [Transition(output, bool(st), float(t)) for st, t in zip(states, times)]
+    return times, states
+
+
+class Records(Sequence):
+    """A read-only sequence of ``kind`` records (e.g. :class:`Transition`) held as
+    columns, made into objects only when read: a meter-year's hundreds of thousands of
+    output edges cost arrays, not objects, until someone looks at them. Compares equal
+    to the tuple of its records."""
+
+    __slots__ = ("_kind", "_columns")
+
+    def __init__(self, kind: type, columns: tuple[tuple[np.ndarray, tuple | None], ...]) -> None:
+        self._kind = kind
+        self._columns = columns        # (values, labels): labels[values[i]] when labels is given
+
+    def __len__(self) -> int:
+        return int(self._columns[0][0].shape[0]) if self._columns else 0
+
+    def _values(self, index: Any) -> list:
+        return [values[index].tolist() if labels is None else [labels[i] for i in values[index].tolist()]
+                for values, labels in self._columns]
+
+    def __iter__(self) -> Iterator:
+        kind = self._kind
+        return iter([kind(*row) for row in zip(*self._values(slice(None)))]) if len(self) else iter(())
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self._kind(*row) for row in zip(*self._values(index)))
+        k = range(len(self))[index]
+        return self._kind(*(row[0] for row in self._values(slice(k, k + 1))))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (tuple, list, Records)) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other: Any) -> tuple:
+        return tuple(self) + tuple(other)
+
+    def __radd__(self, other: Any) -> Any:
+        return other + type(other)(self)
+
+    def __repr__(self) -> str:
+        return f"Records({tuple(self)!r})"

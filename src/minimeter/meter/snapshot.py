@@ -40,6 +40,7 @@ class EventKind(enum.StrEnum):
     REVERSE_POWER = "reverse-power"
     CLIPPED = "clipped"
     MISSING_SAMPLES = "missing-samples"     # a recording's gap (drive.recording_chunks): not measured
+    DEMAND_RESET = "demand-reset"           # the maximum demand register cleared by command (S12.2)
     DIP = "dip"                             # IEC 61000-4-30 voltage dip (S12, half-cycle rms < 90 %)
     SWELL = "swell"                         # … swell (> 110 %)
     INTERRUPTION = "interruption"           # … interruption (< 5 %)
@@ -86,6 +87,7 @@ class MeterSnapshot:
     #                                               start, duration, frequency, partial, then P, E, Vrms, Irms per element
     active_amps: tuple[float, ...] | None = None  # smoothed active current per element, the starting-current judge [A]
     judged_power_w: tuple[float, ...] | None = None   # active power of the last cycle registered, if whole [W]
+    quantities: Any = None                        # beyond kWh (S12): the meter.quantities.QuantityState, or None
 
     def closures_of(self, output: str) -> int:
         return dict(self.closures)[output]

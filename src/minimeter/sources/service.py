@@ -25,10 +25,12 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from minimeter.errors import InvalidLoad
-from minimeter.meter.metrology import SECONDS_PER_HOUR, CycleBlock
+from minimeter.meter.metrology import SECONDS_PER_HOUR, CycleBlock, CycleRuns
+from minimeter.meter.power import with_phasors
 
 SERVICE_KINDS = ("single", "split", "network")
 CONNECTIONS = ("L1", "L2", "L1-L2")
+RUNS_BLOCK_S = 7 * 86400.0      # the phasor path by segment: at most a week of cycles per block
 _LEG_ANGLE_DEG = {"single": (0.0,), "split": (0.0, 180.0), "network": (0.0, -120.0)}
 
 
@@ -139,6 +141,27 @@ class Profile:
         kk = np.maximum(k, 0)
         return np.where(inside, cum[kk] + (t - seg_t[kk]) * vals[kk], 0.0)
 
+    def window_mean(self, t_s: np.ndarray, window_s: np.ndarray) -> np.ndarray:
+        """The mean value over each window [t, t + w) [value]: the value itself where no
+        breakpoint falls inside the window (so every cycle between two breakpoints gets
+        the same number, bit for bit, however far from t = 0), else from the integral."""
+        t = np.asarray(t_s, float)
+        end = t + window_s
+        same = self._piece(t) == self._piece(np.nextafter(end, -np.inf))
+        if same.all():
+            return self.at(t + 0.5 * window_s)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = (self.integral(end) - self.integral(t)) / window_s
+        return np.where(same, self.at(t + 0.5 * window_s), spread)
+
+    def _piece(self, t: np.ndarray) -> np.ndarray:
+        """Which constant piece each time falls in (periods counted apart)."""
+        times = np.asarray(self.times_s, float)
+        if self.period_s is None:
+            return np.searchsorted(times, t, side="right")
+        whole, frac = np.divmod(t, self.period_s)
+        return whole * (times.size + 1) + np.searchsorted(times, frac, side="right")
+
     def breakpoints(self, t1: float, t2: float) -> np.ndarray:
         """Times in (t1, t2) where the value may change."""
         times = np.asarray(self.times_s, float)
@@ -201,38 +224,35 @@ def evaluate(signal: Signal, t_s: np.ndarray, frequency_hz: float) -> np.ndarray
     return out
 
 
-def _cos_integral(k: int, phase: float, omega: float, t1: float, t2: float) -> float:
-    """∫ cos(k·ω t + phase) dt over [t1, t2]."""
+def _cos_integral(k: int, phase: float, omega: float, t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
+    """∫ cos(k·ω t + phase) dt over each [t1, t2]."""
     if k == 0:
         return (t2 - t1) * math.cos(phase)
-    return (math.sin(k * omega * t2 + phase) - math.sin(k * omega * t1 + phase)) / (k * omega)
+    return (np.sin(k * omega * t2 + phase) - np.sin(k * omega * t1 + phase)) / (k * omega)
+
+
+def piece_integrals(a: Signal, b: Signal, frequency_hz: float, edges: np.ndarray) -> np.ndarray:
+    """∫ a(t)·b(t) dt over each piece between consecutive ``edges`` [s], exactly when
+    the gains are constant on each piece (edges include their breakpoints)."""
+    omega = 2.0 * math.pi * frequency_hz
+    lo, hi = edges[:-1], edges[1:]
+    mid = 0.5 * (lo + hi)
+    total = np.zeros(lo.size)
+    gains_b = [1.0 if cb.gain is None else cb.gain.at(mid) for cb in b]
+    for ca in a:
+        ga = 1.0 if ca.gain is None else ca.gain.at(mid)
+        for cb, gb in zip(b, gains_b):
+            amp = 0.5 * ca.amplitude * cb.amplitude * ga * gb
+            total += amp * (_cos_integral(ca.order - cb.order, ca.phase_rad - cb.phase_rad, omega, lo, hi)
+                            + _cos_integral(ca.order + cb.order, ca.phase_rad + cb.phase_rad, omega, lo, hi))
+    return total
 
 
 def product_integral(a: Signal, b: Signal, frequency_hz: float, t1: float, t2: float) -> float:
     """∫ a(t)·b(t) dt over [t1, t2], exactly (piecewise over the gains' breakpoints)."""
-    omega = 2.0 * math.pi * frequency_hz
-    cuts = {t1, t2}
-    for c in a + b:
-        if c.gain is not None:
-            cuts.update(c.gain.breakpoints(t1, t2).tolist())
-    edges = sorted(cuts)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        mid = np.array([0.5 * (lo + hi)])
-        gains_b = [1.0 if cb.gain is None else float(cb.gain.at(mid)[0]) for cb in b]
-        for ca in a:
-            ga = 1.0 if ca.gain is None else float(ca.gain.at(mid)[0])
-            if ga == 0.0:
-                continue
-            for cb, gb in zip(b, gains_b):
-                if gb == 0.0:
-                    continue
-                amp = 0.5 * ca.amplitude * cb.amplitude * ga * gb
-                total += amp * (
-                    _cos_integral(ca.order - cb.order, ca.phase_rad - cb.phase_rad, omega, lo, hi)
-                    + _cos_integral(ca.order + cb.order, ca.phase_rad + cb.phase_rad, omega, lo, hi)
-                )
-    return total
+    cuts = [c.gain.breakpoints(t1, t2) for c in a + b if c.gain is not None]
+    edges = np.unique(np.concatenate([np.array([t1, t2], float), *cuts]))
+    return float(piece_integrals(a, b, frequency_hz, edges).sum())
 
 
 # --------------------------------------------------------------------------- service & loads
@@ -440,13 +460,14 @@ class SyntheticSource:
     def delivered_energy_wh(self, t1_s: float, t2_s: float) -> float:
         """Energy a uni-directional meter should register over [t1, t2] [Wh]: the net
         energy of each stretch between load changes, counted where it is positive."""
-        cuts = {t1_s, t2_s}
-        for sig in self.volts + self.amps:
-            for c in sig:
-                if c.gain is not None:
-                    cuts.update(c.gain.breakpoints(t1_s, t2_s).tolist())
-        edges = sorted(cuts)
-        return float(sum(max(self.energy_wh(lo, hi).sum(), 0.0) for lo, hi in zip(edges[:-1], edges[1:])))
+        edges = np.concatenate(([t1_s], self.breakpoints(t1_s, t2_s), [t2_s]))
+        net = sum(piece_integrals(self.volts[k], self.amps[k], self.frequency_hz, edges) for k in range(self.elements))
+        return float(np.maximum(net, 0.0).sum()) / SECONDS_PER_HOUR
+
+    def breakpoints(self, t1_s: float, t2_s: float) -> np.ndarray:
+        """Sorted times in (t1, t2) where some profile of the source may change [s]."""
+        cuts = [c.gain.breakpoints(t1_s, t2_s) for sig in self.volts + self.amps for c in sig if c.gain is not None]
+        return np.unique(np.concatenate(cuts)) if cuts else np.zeros(0)
 
     # ---------------------------------------------------------------- phasor path
     def cycles(self, duration_s: float, cycles_per_block: int = 1 << 16) -> Iterator[CycleBlock]:
@@ -463,6 +484,35 @@ class SyntheticSource:
         rest = duration_s - total * period
         if rest > 1e-12 * max(duration_s, 1.0):
             yield self._partial_cycle(total * period, rest)
+
+    def cycle_runs(self, duration_s: float, cycles_per_block: int | None = None,
+                   runs_per_block: int = 4096) -> Iterator[CycleRuns]:
+        """The cycles of :meth:`cycles` by segment, for :meth:`Meter.feed_cycles`: each
+        stretch of identical cycles between two breakpoints of the profiles is one run
+        (its first cycle and a count). The cycles within one cycle of a breakpoint stand
+        alone, computed as :meth:`cycles` computes them; every other cycle of a stretch
+        equals its first bit for bit (:meth:`Profile.window_mean`). A block holds at most
+        ``runs_per_block`` runs and ``cycles_per_block`` cycles (default: a week's,
+        :data:`RUNS_BLOCK_S`, so one block's energy stays within what a meter takes in one call)."""
+        f = self.frequency_hz
+        cycles_per_block = cycles_per_block or max(int(RUNS_BLOCK_S * f), 1)
+        period = 1.0 / f
+        total = int(math.floor(duration_s * f + 1e-9))
+        near = np.floor(self.breakpoints(0.0, duration_s) * f).astype(np.int64)
+        alone = np.concatenate((near - 1, near, near + 1))
+        alone = alone[(alone >= 0) & (alone < total)]
+        pieces = [np.array([0, total]), alone, alone + 1, np.arange(0, total, int(cycles_per_block))]
+        edges = np.unique(np.concatenate(pieces))
+        first, count = edges[:-1], np.diff(edges)
+        cuts = np.union1d(np.arange(0, first.size, runs_per_block),
+                          np.flatnonzero(np.diff(first // int(cycles_per_block))) + 1)
+        for lo, hi in zip(cuts.tolist(), [*cuts[1:].tolist(), first.size]):
+            rows = first[lo:hi]
+            block = self._block(rows * period, np.full(rows.size, period), np.full(rows.size, f), np.zeros(rows.size, bool))
+            yield CycleRuns(block, count[lo:hi].astype(np.int64))
+        rest = duration_s - total * period
+        if rest > 1e-12 * max(duration_s, 1.0):
+            yield CycleRuns(self._partial_cycle(total * period, rest), np.ones(1, np.int64))
 
     def cycle_block(self, first_cycle: int, count: int) -> CycleBlock:
         """Cycles ``first_cycle … first_cycle+count-1``."""
@@ -482,10 +532,12 @@ class SyntheticSource:
         power = np.empty((e, start.size))
         vrms = np.empty((e, start.size))
         arms = np.empty((e, start.size))
+        pairs = []                                  # the phasors, for the S12.1 quantities (meter/power.py)
         for j in range(e):
             v_ph = _phasors(self.volts[j], mid, None)
             i_mid = _phasors(self.amps[j], mid, None)
             i_mean = _phasors(self.amps[j], start, duration)
+            pairs.append((v_ph, i_mean))
             p = np.zeros(start.size)
             for h, vz in v_ph.items():
                 if h in i_mean:
@@ -493,11 +545,11 @@ class SyntheticSource:
             power[j] = p
             vrms[j] = np.sqrt(sum(0.5 * np.abs(z) ** 2 for z in v_ph.values())) if v_ph else 0.0
             arms[j] = np.sqrt(sum(0.5 * np.abs(z) ** 2 for z in i_mid.values())) if i_mid else 0.0
-        return CycleBlock(
+        return with_phasors(CycleBlock(
             start_s=start, duration_s=duration, frequency_hz=freq, partial=partial,
             power_w=power, energy_wh=power * duration / SECONDS_PER_HOUR,
             volts_rms=vrms, amps_rms=arms,
-        )
+        ), pairs)
 
 
 def _phasors(signal: Signal, t_s: np.ndarray, window_s: np.ndarray | None) -> dict[int, np.ndarray]:
@@ -511,7 +563,7 @@ def _phasors(signal: Signal, t_s: np.ndarray, window_s: np.ndarray | None) -> di
         elif window_s is None:
             g = c.gain.at(t_s)
         else:
-            g = (c.gain.integral(t_s + window_s) - c.gain.integral(t_s)) / window_s
+            g = c.gain.window_mean(t_s, window_s)
         out[c.order] = out.get(c.order, 0j) + z * g
     return {h: np.broadcast_to(np.asarray(z, complex), t_s.shape) for h, z in out.items()}
 

@@ -10,13 +10,19 @@ Routes
 ``GET /``                    the panel (static page: LCD, LEDs, outputs, power, chart,
                              event log, trainer controls)
 ``GET /api/state``           the newest :class:`~minimeter.live.stream.Snapshot` as JSON
-``GET /api/stream``          server-sent events: each snapshot pushed, at most ~10 a second
+``GET /api/stream``          server-sent events: each snapshot pushed (``data:``), at most ~10
+                             a second, and every output edge (``event: edge``, the JSON of
+                             :func:`~minimeter.lab.pulses.edge_record`, SPEC S13.1) from the
+                             connection on (``event: edges-lost`` ``{"lost": n}`` if it fell
+                             more than :data:`EDGES_KEPT` behind)
 ``GET /api/history``         power per element, once a simulated minute, last hours
 ``GET /api/events``          the recent event log, oldest first
-``GET /api/faults``          the wiring faults that can be injected
+``GET /api/faults``          the wiring faults that can be injected, each with its parameters
+                             and a hint for each (:func:`fault_catalogue`)
 ``POST /api/loads``          add a load ``{"load": "1500@L1,pf=0.9lag"}``      (controls)
 ``DELETE /api/loads/{i}``    remove load number ``i``                          (controls)
-``POST /api/faults``         inject ``{"kind": "ct-reversed", "params": {"ct": "CT2"}}`` (controls)
+``POST /api/faults``         inject ``{"kind": "ct-reversed", "params": {"ct": "CT2"}}`` or with
+                             the params as typed, ``"params": "ct=CT2"`` (controls)
 ``DELETE /api/faults``       remove every injected fault                       (controls)
 ``GET /metrics``             Prometheus text format (:mod:`minimeter.live.metrics`)
 
@@ -35,6 +41,12 @@ Hostile clients (SPEC S15.3). The controls answer only
   4 × the CT's rating, 2 × the meter's highest supply voltage, harmonics to the 50th,
   64 loads, 16 faults) — no control can end or freeze the meter.
 Nothing anywhere writes, presets or resets the register.
+
+Mounted under a path prefix (one panel per meter at ``/meters/<id>/``), the page reaches
+its assets and the API by relative URLs only; it must be opened with its trailing slash.
+The event stream runs in a dedicated worker (``static/stream.js``): a page-level
+never-ending request holds Chromium's virtual time (``chromium --headless
+--virtual-time-budget=… --screenshot``) at zero for ever — a worker's requests do not.
 """
 
 from __future__ import annotations
@@ -44,6 +56,9 @@ import contextlib
 import hmac
 import json
 import math
+import threading
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,9 +70,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from minimeter.errors import MinimeterError
-from minimeter.formats import parse_load
+from minimeter.formats import iso8601, parse_fault, parse_load
+from minimeter.lab.pulses import edge_record
 from minimeter.meter import Event
 from minimeter.sources.installation import FAULT_KINDS
+from minimeter.sources.wiring import FAULT_PARAMETERS
 from minimeter.live.metrics import CONTENT_TYPE, SnapshotCollector, make_registry, metrics_text
 from minimeter.live.runner import LiveMeter
 from minimeter.live.stream import Snapshot
@@ -67,6 +84,30 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 STREAM_PERIOD_S = 0.1            # a stream sends at most one snapshot per this [s]
 STREAM_KEEPALIVE_S = 15.0         # and otherwise wakes only when one is pushed, or after this [s]
 MAX_BODY_BYTES = 4096             # a control's body: a load or fault is a few dozen bytes
+EDGES_KEPT = 4096                 # output edges a stream may fall behind by (then the oldest are lost)
+
+# What each fault parameter of :data:`~minimeter.sources.wiring.FAULT_PARAMETERS` means, its
+# default (see apply_fault) and an example the panel offers as the input's placeholder.
+PARAMETER_HINTS: dict[str, tuple[str, str]] = {
+    "ct": ("the CT input: CT1 or CT2 (default CT1)", "CT2"),
+    "conductor": ("the conductor the CT is moved onto: L1, L2 or N (default the other leg)", "L2"),
+    "terminal": ("the voltage terminal left open: L1, L2 or N (default L1)", "L2"),
+    "rating": ("the CT's rating (default 100A, or 200A on a 100 A meter)", "100A"),
+    "amps": ("the current of an added resistive load [A] (default 125 % of the CT rating)", "250"),
+    "connection": ("where that load is connected: L1, L2 or L1-L2 (default L1)", "L1-L2"),
+    "volts": ("the service's L–N voltage [V] (default 100)", "100"),
+    "hz": ("the line frequency [Hz] (default 45)", "45"),
+}
+assert {p for params in FAULT_PARAMETERS.values() for p in params} <= set(PARAMETER_HINTS)
+
+
+def fault_catalogue() -> list[dict]:
+    """The faults the panel offers, in :data:`FAULT_KINDS` order: ``{"kind", "example"
+    (the parameters as typed, e.g. ``'ct=CT2'``), "parameters": [{"name", "hint"}]}``."""
+    return [{"kind": kind,
+             "example": " ".join(f"{p}={PARAMETER_HINTS[p][1]}" for p in FAULT_PARAMETERS[kind]),
+             "parameters": [{"name": p, "hint": PARAMETER_HINTS[p][0]} for p in FAULT_PARAMETERS[kind]]}
+            for kind in FAULT_KINDS]
 
 
 class PanelFeed:
@@ -76,12 +117,30 @@ class PanelFeed:
     def __init__(self) -> None:
         self.latest: Snapshot | None = None
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._edges: deque[tuple[int, dict]] = deque(maxlen=EDGES_KEPT)   # (number, edge JSON)
+        self._edge_count = 0                                               # edges ever pushed
+        self._edges_lock = threading.Lock()
 
     def update(self, snapshot: Snapshot) -> None:
         self.latest = snapshot
+        if snapshot.transitions:
+            with self._edges_lock:
+                for edge in snapshot.transitions:
+                    self._edge_count += 1
+                    self._edges.append((self._edge_count, edge_record(edge, snapshot.start_epoch_s)))
         for loop, event in list(self._waiters):
             with contextlib.suppress(RuntimeError):          # a loop that has closed
                 loop.call_soon_threadsafe(event.set)
+
+    def edges_after(self, number: int | None) -> tuple[list[dict], int, int]:
+        """The edges pushed after edge ``number`` (None: none — a new stream starts from
+        now), the number of the newest, and how many of those were dropped already (a
+        stream more than :data:`EDGES_KEPT` behind)."""
+        with self._edges_lock:
+            if number is None:
+                return [], self._edge_count, 0
+            edges = [e for n, e in self._edges if n > number]
+            return edges, self._edge_count, self._edge_count - number - len(edges)
 
     @contextlib.contextmanager
     def waiter(self):
@@ -96,7 +155,8 @@ class PanelFeed:
 
 def create_app(live: LiveMeter, *, token: str | None = None) -> Starlette:
     """The panel's ASGI app for ``live`` (added to its sinks); controls need ``token``
-    when it is not None."""
+    when it is not None. ``app.state.feed`` is its :class:`PanelFeed`: a sink like any
+    other (tests push the snapshots they make to it)."""
     feed, collector = PanelFeed(), SnapshotCollector()
     live.add_sink(feed)
     live.add_sink(collector)
@@ -107,6 +167,33 @@ def create_app(live: LiveMeter, *, token: str | None = None) -> Starlette:
     app.state.token = token
     app.state.stopping = asyncio.Event()
     return app
+
+
+@contextlib.contextmanager
+def serving(app: Starlette, host: str = "127.0.0.1", port: int = 0):
+    """Serve ``app`` (from :func:`create_app`) with uvicorn on a thread while in the
+    ``with``; yields its base URL (``port`` 0: a free one). For tests, scripts and
+    embedding; ``minimeter run`` has its own service thread."""
+    import uvicorn  # noqa: PLC0415 - only when serving
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=1, access_log=False))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), name="minimeter-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10.0
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise MinimeterError(f"the web panel could not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        loop.call_soon_threadsafe(app.state.stopping.set)
+        server.should_exit = True
+        thread.join(timeout=10)
+        loop.close()
 
 
 def is_loopback(host: str) -> bool:
@@ -141,9 +228,11 @@ def _latest(request: Request) -> Snapshot:
     return request.app.state.feed.latest
 
 
-def _event_json(event: Event) -> dict:
-    """One event (its kind an EventKind: a str enum, the same string as in the store)."""
-    return {"time_s": event.time_s, "kind": event.kind, "active": event.active, "element": event.element,
+def _event_json(event: Event, start_epoch_s: float | None) -> dict:
+    """One event (its kind an EventKind: a str enum, the same string as in the store);
+    ``time`` ISO 8601 UTC when the meter's start instant is known, else None."""
+    when = None if start_epoch_s is None else iso8601(start_epoch_s + event.time_s)
+    return {"time": when, "time_s": event.time_s, "kind": event.kind, "active": event.active, "element": event.element,
             "value": event.value, "message": event.message}
 
 
@@ -159,7 +248,7 @@ async def _index(request: Request) -> Response:
 
 
 async def _state(request: Request) -> JSONResponse:
-    data = _latest(request).as_dict()
+    data = _clean(_latest(request).as_dict())
     data["token_required"] = request.app.state.token is not None
     return _json(data)
 
@@ -170,11 +259,16 @@ async def _stream(request: Request) -> StreamingResponse:
     feed: PanelFeed = request.app.state.feed
 
     async def events():
-        sent = None
+        sent, edge_number = None, None
         yield "retry: 1000\n\n"
         with feed.waiter() as pushed:
             while not stopping.is_set():
                 pushed.clear()
+                edges, edge_number, lost = feed.edges_after(edge_number)
+                if lost:                                  # a reader must know it missed some
+                    yield f"event: edges-lost\ndata: {json.dumps({'lost': lost})}\n\n"
+                for edge in edges:
+                    yield f"event: edge\ndata: {json.dumps(_clean(edge))}\n\n"
                 snap = feed.latest
                 if snap is not sent:
                     sent = snap
@@ -194,9 +288,11 @@ async def _first(pushed: asyncio.Event, stopping: asyncio.Event) -> asyncio.Even
     """Wait for a snapshot pushed or the server stopping (whichever first), at most
     :data:`STREAM_KEEPALIVE_S`; None when neither came."""
     waits = {asyncio.ensure_future(pushed.wait()), asyncio.ensure_future(stopping.wait())}
-    done, pending = await asyncio.wait(waits, timeout=STREAM_KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
+    try:
+        done, _ = await asyncio.wait(waits, timeout=STREAM_KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:                                     # also when the stream itself is cancelled
+        for task in waits:
+            task.cancel()
     return pushed if done else None
 
 
@@ -205,11 +301,12 @@ async def _history(request: Request) -> JSONResponse:
 
 
 async def _events(request: Request) -> JSONResponse:
-    return _json([_event_json(e) for e in _latest(request).recent_events])
+    snap = _latest(request)
+    return _json([_event_json(e, snap.start_epoch_s) for e in snap.recent_events])
 
 
 async def _faults(request: Request) -> JSONResponse:
-    return _json({"kinds": list(FAULT_KINDS), "active": list(_latest(request).faults)})
+    return _json({"kinds": list(FAULT_KINDS), "faults": fault_catalogue(), "active": list(_latest(request).faults)})
 
 
 async def _metrics(request: Request) -> Response:
@@ -295,8 +392,11 @@ def _add_load(live: LiveMeter, body: dict) -> None:
 
 
 def _inject_fault(live: LiveMeter, body: dict) -> None:
+    """``params`` an object, or the text typed in the panel (read by :func:`parse_fault`)."""
     kind = body.get("kind")
     params = body.get("params") or {}
+    if isinstance(kind, str) and isinstance(params, str):
+        params = dict(parse_fault(f"{kind.strip()} {params}").params)
     if not isinstance(kind, str) or not isinstance(params, dict):
         raise ValueError('give the fault as {"kind": "ct-reversed", "params": {"ct": "CT2"}}')
     live.inject_fault(kind, **{str(k): v for k, v in params.items()})

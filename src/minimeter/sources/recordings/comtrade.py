@@ -172,6 +172,21 @@ def _parse_cfg_text(p: Path, raw: bytes) -> ComtradeConfig:
     )
 
 
+def _iso_start(cfg: ComtradeConfig) -> str:
+    """The first sample's date and time in ISO 8601 (``2015-11-18T05:33:03.765333``),
+    from COMTRADE's ``dd/mm/yyyy,hh:mm:ss.ssssss`` (``mm/dd/yy`` in 1991): the recorder's
+    clock, whose zone the file does not state, so none is added; as written when it does
+    not read as a date."""
+    from datetime import datetime  # noqa: PLC0415
+
+    form = "%m/%d/%y,%H:%M:%S.%f" if cfg.revision < 1999 else "%d/%m/%Y,%H:%M:%S.%f"
+    text = cfg.start_time.replace(" ", "")
+    try:
+        return datetime.strptime(text if "." in text else text + ".0", form).isoformat(timespec="microseconds")
+    except ValueError:
+        return cfg.start_time
+
+
 def _channel_counts(cfg: _CfgLines) -> tuple[int, int]:
     """Line 2, ``TT,##A,##D``: the analog and digital channel counts."""
     counts = cfg.take("the channel counts 'TT,##A,##D'")
@@ -346,7 +361,7 @@ class ComtradeReader(Reader):
         return RecordingInfo(
             path=str(self.cfg_path), format="comtrade", sample_rate_hz=check_rate(self.cfg_path, rate),
             frame_count=frames, channel_names=tuple(c.name for c in cfg.analog),
-            channel_units=tuple(c.unit for c in cfg.analog), start_time=cfg.start_time, notes=tuple(notes),
+            channel_units=tuple(c.unit for c in cfg.analog), start_time=_iso_start(cfg), notes=tuple(notes),
         )
 
     # ------------------------------------------------------------ missing samples

@@ -1,0 +1,156 @@
+"""Fleet scaling (issue 13): meter-years per second of the household population
+(examples/fleets/street.toml's model, no faults) run
+
+  * in-process (the baseline: the same meters, one after the other, no Dask),
+  * on a local Dask cluster of 1 worker process,
+  * on a local Dask cluster of 2 worker processes,
+
+each meter on the phasor path and diagnosed, exactly as `minimeter fleet run` does (the
+Parquet writing included for the clusters). Prints meter-years per second (simulated
+meter-time / wall time), the ratios 2 workers : 1 worker and 1 worker : in-process, the
+peak resident memory of each worker (and of this process for the baseline), and the
+projected wall time of 10,000 meter-years at the 2-worker rate.
+
+Each run starts after its cluster is up and every worker has run one short meter (imports,
+the compiled kernel loaded; that start-up is not in the rate, it is printed). The
+meters of a run are distinct (meter i of the fleet), the same ones in every run.
+
+With ``--serve N`` it measures the live fleet instead (issue 13: 1,000 meters at speed 1
+within 50 % of one core): ``minimeter fleet serve``'s FleetServer with N meters, each
+persisted in its own store, on Modbus (every unit id) and the web index, at speed 1, for
+``--seconds`` of wall time after start-up; prints the process's CPU time over that wall
+time (% of one core) and the latest a meter's wake came.
+
+Usage: python benchmarks/fleet_scaling.py [--meters 8] [--period 365d] [--partition 1] [--kwh-only]
+       python benchmarks/fleet_scaling.py --serve 1000 [--seconds 60] [--mqtt mqtt://127.0.0.1:1883/minimeter]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+
+from minimeter.fleet.cluster import dask_client
+from minimeter.fleet.meter_run import run_partition
+from minimeter.fleet.run import run_fleet
+from minimeter.formats.fleet import parse_fleet
+
+YEAR_S = 365 * 86400.0
+FLEET = """
+name = "bench"
+seed = 1
+period = "{period}"
+quantities = {quantities}
+[population]
+meters = {meters}
+models = {{ "7B" = 0.7, "6S" = 0.2, "MO" = 0.1 }}
+ct_ratings = {{ "200A" = 0.8, "100A" = 0.2 }}
+services = {{ split = 0.8, network = 0.2 }}
+"""
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _warm() -> None:
+    """Imports and the compiled kernel loaded, one short meter run (each worker, and here)."""
+    tiny = parse_fleet(FLEET.format(period="1min", meters=1, quantities="true"))
+    run_partition(tiny, [0])
+
+
+def in_process(fleet) -> float:
+    _warm()
+    t0 = time.perf_counter()
+    run_partition(fleet, list(range(fleet.meters)))
+    return time.perf_counter() - t0
+
+
+def on_cluster(fleet, workers: int, partition: int) -> tuple[float, float, list[float]]:
+    """(wall [s], start-up [s], peak RSS per worker [MB])."""
+    t0 = time.perf_counter()
+    with dask_client(workers=workers) as client, tempfile.TemporaryDirectory() as out:
+        client.run(_warm)                            # workers up, imports and kernel loaded
+        started = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        run_fleet(fleet, out, client, partition_meters=partition)
+        wall = time.perf_counter() - t1
+        memory = sorted(client.run(_peak_rss_mb).values())
+    return wall, started, memory
+
+
+def serve(meters: int, seconds: float, mqtt_url: str | None) -> None:
+    import threading
+
+    from minimeter.fleet.serve import FleetServer, ServeOptions
+
+    fleet = parse_fleet(FLEET.format(period="1d", meters=meters, quantities="true"))
+    with tempfile.TemporaryDirectory() as db:
+        t0 = time.perf_counter()
+        server = FleetServer(fleet, ServeOptions(port=_free_port(), modbus_port=_free_port(), speed=1.0, db_dir=db,
+                                                 mqtt_url=mqtt_url))
+        server.start()
+        print(f"{meters} live meters, stores in {db}{', MQTT ' + mqtt_url if mqtt_url else ''}: started in "
+              f"{time.perf_counter() - t0:.1f} s")
+        try:
+            server.run(threading.Event(), seconds=server.options.tick_s)     # every meter's first wake (kernels compiled)
+            usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            server.run(threading.Event(), seconds=seconds)
+            usage1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
+        finally:
+            server.stop()
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    print(f"speed 1, {wall:.1f} s wall: CPU {cpu:.2f} s = {100 * cpu / wall:.1f} % of one core; "
+          f"wakes at most {server.max_lag_s:.2f} s late; peak RSS {_peak_rss_mb():.0f} MB; {_load()}")
+
+
+def _load() -> str:
+    """The 1-minute load average (the figures are only indicative on a shared machine)."""
+    return f"load average {os.getloadavg()[0]:.2f}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--meters", type=int, default=8)
+    parser.add_argument("--period", default="365d")
+    parser.add_argument("--partition", type=int, default=1, help="meters per Dask task")
+    parser.add_argument("--kwh-only", action="store_true",
+                        help="meters without the S12.2 quantities (fleet key quantities = false)")
+    parser.add_argument("--serve", type=int, default=0, metavar="N", help="measure N live meters instead")
+    parser.add_argument("--seconds", type=float, default=60.0, help="(--serve) wall seconds measured")
+    parser.add_argument("--mqtt", default=None, metavar="URL", help="(--serve) publish to this broker too")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.seconds, args.mqtt)
+        return
+    fleet = parse_fleet(FLEET.format(period=args.period, meters=args.meters,
+                                     quantities="false" if args.kwh_only else "true"))
+    meter_years = fleet.meters * fleet.period_s / YEAR_S
+    print(f"{fleet.meters} household meters × {fleet.period_s / 86400:g} d = {meter_years:.5f} meter-years per run"
+          f"{' (kWh registers only)' if args.kwh_only else ' (with the S12.2 registers)'}")
+    base = in_process(fleet)
+    rates = {"in-process": meter_years / base}
+    print(f"in-process      {base:8.2f} s  {rates['in-process']:.5f} meter-years/s  peak RSS {_peak_rss_mb():.0f} MB")
+    for workers in (1, 2):
+        wall, started, memory = on_cluster(fleet, workers, args.partition)
+        rates[workers] = meter_years / wall
+        print(f"{workers} worker(s)     {wall:8.2f} s  {rates[workers]:.5f} meter-years/s  (cluster start-up "
+              f"{started:.1f} s)  peak RSS per worker {', '.join(f'{m:.0f}' for m in memory)} MB")
+    print(f"ratio 2 workers : 1 worker     {rates[2] / rates[1]:.2f}")
+    print(f"ratio 1 worker : in-process    {rates[1] / rates['in-process']:.2f}")
+    print(f"10,000 meter-years at the 2-worker rate: {10_000 / rates[2] / 3600:.2f} h; {_load()}")
+
+
+if __name__ == "__main__":
+    main()
