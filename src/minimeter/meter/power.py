@@ -264,6 +264,10 @@ def phasor_table(orders: np.ndarray, v: np.ndarray, i: np.ndarray) -> HarmonicTa
 @numba.njit(cache=True, nogil=True)
 def _fundamentals_kernel(volts, amps, first_index, a_pos, b_pos, period, offsets, out_v, out_i, half_sq,
                          half_w):  # pragma: no cover
+    """Per cycle ``c`` (between fractional sample positions ``a_pos[c]``…``b_pos[c]``):
+    the fundamental's least-squares sums of V and I into ``out_v``/``out_i`` and the
+    half-cycle sums of squares into ``half_sq``/``half_w``. (Long: one compiled loop over
+    the samples, read once; split, it would read them once per part.)"""
     e = volts.shape[0]
     n_all = volts.shape[1]
     for c in range(a_pos.size):
