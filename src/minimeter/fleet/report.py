@@ -56,10 +56,13 @@ def load_curve_kw(intervals: pd.DataFrame, interval_s: float) -> pd.Series:
 
 
 def confusion(meters: pd.DataFrame) -> pd.DataFrame:
-    """Injected fault (rows) × what the diagnosis put first (columns), with the share named."""
+    """Injected fault (rows) × what the diagnosis put first (columns), and how many of each
+    row the diagnosis got right: the injected fault among the readings it names (where the
+    measurements cannot tell a reversed CT from generation, both are named, the one it
+    thinks likelier first), or, on a correct installation, no fault reported."""
     table = pd.crosstab(meters.injected, meters.diagnosed)
     ok = meters.groupby("injected").diagnosis_ok.agg(["sum", "count"])
-    table["right/total"] = [f"{int(ok.loc[i, 'sum'])}/{int(ok.loc[i, 'count'])}" for i in table.index]
+    table["named / total"] = [f"{int(ok.loc[i, 'sum'])}/{int(ok.loc[i, 'count'])}" for i in table.index]
     order = sorted(table.index, key=lambda s: (s != "none", s))
     return table.loc[order]
 
@@ -132,8 +135,10 @@ table.t td,table.t th{{padding:2px 8px;text-align:right;border-bottom:1px solid 
 <h2>Registration per meter</h2><img alt="registration per meter" src="data:image/png;base64,{figures['registration']}">
 <h2>Injected against diagnosed faults</h2>
 <p>Rows: the fault made on the installation; columns: what the diagnosis (from the meter's
-measurements only) put first; right/total: every injected fault named (or, on a correct
-installation, no fault reported).</p>
+measurements only) put first; "named / total": the injected fault among the readings the
+diagnosis names — where the measurements cannot tell two faults apart (a reversed CT and
+generation both run a leg backwards) it names both, the likelier first — or, on a correct
+installation, no fault reported ("possible …" is a reading that fits, not a fault).</p>
 {_html_table(confusion(meters), "{:g}", index=True)}
 <h2>Installations losing the most revenue</h2>
 <p>Energy a correctly wired meter would have registered minus what was registered, per year,
