@@ -176,8 +176,18 @@ def test_s4_9_meter_prints_a_report_and_the_recordings_iso_start(two_element_npz
     out = run("meter", str(two_element_npz))
     assert out.exit_code == 0
     assert "closures: output 10 0, output 100 0, output 1000 0" in out.output and "{'" not in out.output
-    data = json.loads(run("meter", str(KEATING), "--map", "U1:I1,U2:I2", "--hysteresis", "10", "--json").output)
+    data = json.loads(run("meter", str(KEATING), "--map", "U1:I1,U2:I2", "--json").output)
     assert data["recording"]["start_time"] == "2015-11-18T05:33:03.765333"
+
+
+def test_s4_2_a_recording_above_the_meters_rating_is_metered_and_flagged():
+    """The Keating record (~350 V a phase) on a 7B (102–138 V): the recording's own
+    hysteresis (a share of its peak) is deeper than the meter takes, so the meter uses its
+    deepest (½·√2·102 V = 72.1 V) and flags the over-voltage; never an error about an option
+    the user did not give."""
+    out = run("meter", str(KEATING), "--map", "U1:I1,U2:I2")
+    assert out.exit_code == 0, out.output
+    assert "over-voltage" in out.output and "hysteresis" not in out.output
 
 
 def test_s11_3_diagnose_does_not_give_the_answer_first():

@@ -21,7 +21,7 @@ from minimeter.lab.pulses import EdgeWriter, start_epoch_of
 from minimeter.lab.windows import window_rows
 from minimeter.meter.power import window_cycles
 from minimeter.meter.catalog import meter_spec
-from minimeter.meter.core import Meter
+from minimeter.meter.core import Meter, max_hysteresis_v
 from minimeter.sources.recordings import DEFAULT_CHUNK_FRAMES, MAP_HELP, ChannelMap, InvalidRecording, open_recording
 from minimeter.cli._args import meter_options
 from minimeter.cli.fleet import analyze_archive_command, cluster_options
@@ -258,7 +258,9 @@ def _meter_for(mapped: MappedRecording, model, ct_rating, ct_ratio, register, t_
             f"{calibration_file} calibrates {len(calibration.elements)} element(s); a {spec.prefix} meter has "
             f"{spec.elements} — write one for it: minimeter calibrate --elements {spec.elements} --out {calibration_file}"
         )
-    return Meter(spec, hysteresis_v=mapped.hysteresis_v if hysteresis is None else hysteresis, calibration=calibration)
+    if hysteresis is None:            # the recording's own (a share of its peak), as deep as the meter takes
+        hysteresis = min(mapped.hysteresis_v, max_hysteresis_v(spec))
+    return Meter(spec, hysteresis_v=hysteresis, calibration=calibration)
 
 
 def _run_meter(meter: Meter, mapped: MappedRecording, console: Console, show_progress: bool,

@@ -267,6 +267,12 @@ def _real_number(name: str, value: Any, lo: float, hi: float, unit: str, *,
     return x
 
 
+def max_hysteresis_v(spec: MeterSpec) -> float:
+    """The deepest zero-crossing hysteresis a meter of ``spec`` takes: half the peak of its
+    lowest powered supply [V]."""
+    return 0.5 * math.sqrt(2) * spec.supply_min_v
+
+
 def _check_samples(name: str, x: np.ndarray, ceiling: float, unit: str) -> None:
     """Every sample of ``x`` (e, n) finite and within ±``ceiling``, else InvalidSamples
     naming the first bad sample (S8.2, S15.1)."""
@@ -429,7 +435,7 @@ class Meter:
         if not isinstance(spec, MeterSpec):
             raise InvalidOption(f"a Meter takes a MeterSpec (minimeter.meter.catalog.meter_spec), not a {type(spec).__name__}")
         self.spec = spec
-        self.hysteresis_v = _real_number("hysteresis_v", hysteresis_v, 0.0, 0.5 * math.sqrt(2) * spec.supply_min_v, "V")
+        self.hysteresis_v = _real_number("hysteresis_v", hysteresis_v, 0.0, max_hysteresis_v(spec), "V")
         self.tracking_min_hz = _real_number("tracking_min_hz", tracking_min_hz, *TRACKING_MIN_HZ_BOUNDS, "Hz")
         self.reverse_deadband_w = _real_number("reverse_deadband_w", reverse_deadband_w, 0.0, MAX_REVERSE_DEADBAND_W, "W")
         self.supply_low_v = spec.supply_min_v * (1 - SUPPLY_TOLERANCE)     # below: unpowered
