@@ -256,7 +256,8 @@ def cycle_pass(volts, amps, reference, reference_mode, tail_volts, tail_amps, ba
     """One chunk through the sample path (the method: :func:`minimeter.meter.metrology.measure_chunk`),
     in two phases: the trigger finds the chunk's bounds (reading the reference's samples
     only, in a tight loop), then each cycle is summed over its contiguous samples
-    (vectorised) and the chunk's peaks raised to them while they are in cache.
+    (vectorised) and the chunk's peaks raised to them while they are in cache. (Long: the
+    carried state of the open cycle comes in and goes out in one compiled call.)
 
     Returns ``(count, bounds, positions, sums, share, peaks, last_reference, armed,
     last_low)``: ``count`` cycles closed between ``bounds[:count + 1]`` (absolute
