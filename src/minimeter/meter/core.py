@@ -633,8 +633,10 @@ class Meter:
                                         and _finite_floats(pending[:2], 2) and _finite_floats(pending[3:], 1 + 4 * e)
                                         and pending[1] > 0):
             raise InvalidSnapshot(f"the snapshot's held-back cycle must be {4 + 4 * e} numbers (finite but its frequency)")
-        if snapshot.quantities is not None and self._quantities is not None and self._quantities.check(snapshot.quantities):
-            raise InvalidSnapshot(f"the snapshot's beyond-kWh state: {self._quantities.check(snapshot.quantities)}")
+        problem = None if snapshot.quantities is None or self._quantities is None \
+            else self._quantities.check(snapshot.quantities)
+        if problem:
+            raise InvalidSnapshot(f"the snapshot's beyond-kWh state: {problem}")
 
     def _check_stream(self, stream: Any) -> None:
         """The open line cycle a snapshot carries: this meter's elements, a rate within
