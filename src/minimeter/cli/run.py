@@ -9,8 +9,6 @@ SIGINT/SIGTERM — a clean stop loses nothing — and prints the run's summary.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import secrets
 import signal
@@ -28,6 +26,7 @@ from minimeter.formats import LOAD_HELP, parse_fault, parse_load
 from minimeter.formats.installation import load_installation
 from minimeter.sources.installation import default_installation
 from minimeter.live.runner import LiveMeter
+from minimeter.live.services import Services
 from minimeter.live.stream import Snapshot
 from minimeter.lab.simulation import SimulationResult
 from minimeter.meter.register import watt_hours
@@ -50,81 +49,6 @@ def _check_port_free(host: str, port: int, what: str, option: str) -> None:
             sock.bind((host, port))
         except OSError as exc:
             raise MinimeterError(f"cannot serve {what} on {host}:{port}: {exc.strerror} — choose another {option}") from None
-
-
-class _Services:
-    """The asyncio side (web panel, Modbus) in its own thread; the meter keeps the main one."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="minimeter-services", daemon=True)
-        self.thread.start()
-        self.web_server = None
-        self.web_app = None
-        self.modbus = None
-        self._futures = []
-
-    def start_web(self, app, host: str, port: int) -> None:
-        import uvicorn  # noqa: PLC0415
-
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                                timeout_graceful_shutdown=1, access_log=False)
-        self.web_server = _quiet_server(uvicorn.Server)(config)
-        self.web_app = app
-        self._futures.append(asyncio.run_coroutine_threadsafe(self.web_server.serve(), self.loop))
-        deadline = time.monotonic() + 10.0
-        while not self.web_server.started:
-            if self._futures[-1].done() or time.monotonic() > deadline:
-                raise MinimeterError(f"the web panel could not start on {host}:{port}")
-            time.sleep(0.02)
-
-    def start_modbus(self, server) -> None:
-        self.modbus = server
-        self._futures.append(asyncio.run_coroutine_threadsafe(server.serve(), self.loop))
-        if not server.wait_ready(10.0):
-            raise MinimeterError(f"Modbus could not start on {server.host}:{server.port} — choose another --modbus-port")
-
-    def stop(self) -> None:
-        if self.web_server is not None:
-            self.loop.call_soon_threadsafe(self.web_app.state.stopping.set)
-            self.web_server.should_exit = True
-            self.loop.call_soon_threadsafe(self.web_server.wake)
-        if self.modbus is not None:
-            try:
-                asyncio.run_coroutine_threadsafe(self.modbus.stop(), self.loop).result(timeout=3)
-            except Exception:  # noqa: BLE001 - best effort at shutdown
-                pass
-        for fut in self._futures:
-            try:
-                fut.result(timeout=5)
-            except Exception:  # noqa: BLE001 - a server that failed has said so already
-                pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-
-
-def _quiet_server(server_class):
-    """uvicorn's Server, its main loop waking once a second (the Date header's
-    resolution) or when told to stop, not ten times a second: an idle panel costs
-    nothing worth measuring (issue 12)."""
-
-    class QuietServer(server_class):
-        _exit: asyncio.Event | None = None
-
-        async def main_loop(self) -> None:
-            self._exit = asyncio.Event()
-            counter = 0
-            while not await self.on_tick(counter):
-                counter += 10                             # each wake is a second: on_tick dates every 10
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._exit.wait(), 1.0)
-
-        def wake(self) -> None:
-            """(on its loop) Look at ``should_exit`` now."""
-            if self._exit is not None:
-                self._exit.set()
-
-    return QuietServer
 
 
 def _model_ids(text: str | None) -> tuple[int, ...] | None:
@@ -217,7 +141,7 @@ def run_command(installation_file, hours, speed, until_hours, db_path, no_store,
         stop.set()
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    services = _Services()
+    services = Services()
     publisher = None
     try:
         publisher = _serve(live, services, net)
@@ -266,7 +190,7 @@ def _network(net: _Network) -> _Network:
     return net
 
 
-def _serve(live: LiveMeter, services: _Services, net: _Network):
+def _serve(live: LiveMeter, services: Services, net: _Network):
     """Add the network sinks to ``live`` and start serving them; the MQTT publisher (to
     stop at the end) or None."""
     if net.port:

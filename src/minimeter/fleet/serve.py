@@ -28,8 +28,6 @@ reached — at most one tick behind the wall clock.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import heapq
 import html
 import re
@@ -45,6 +43,7 @@ from minimeter.formats.fleet import Fleet
 from minimeter.fleet.population import member
 from minimeter.live.metrics import CONTENT_TYPE, FleetCollector, make_registry, metrics_text
 from minimeter.live.runner import MAX_TICK_S, LiveMeter
+from minimeter.live.services import Services
 from minimeter.live.store import Store
 
 UNITS_PER_PORT = 247               # Modbus unit ids 1–247
@@ -196,51 +195,6 @@ def fleet_app(fleet: Fleet, served: list[ServedMeter], collector: FleetCollector
     return app
 
 
-class _Services:
-    """The asyncio side (the web app, the Modbus servers) on its own thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="minimeter-fleet-services", daemon=True)
-        self.thread.start()
-        self.web: Any = None
-        self.app: Any = None
-        self.modbus: list = []
-        self._futures: list = []
-
-    def start_web(self, app, host: str, port: int) -> int:
-        import uvicorn
-
-        self.app = app
-        self.web = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                                 timeout_graceful_shutdown=1, access_log=False))
-        self._futures.append(asyncio.run_coroutine_threadsafe(self.web.serve(), self.loop))
-        deadline = time.monotonic() + 10.0
-        while not self.web.started:
-            if self._futures[-1].done() or time.monotonic() > deadline:
-                raise FleetServeError(f"the fleet's web index could not start on {host}:{port} — choose another --port")
-            time.sleep(0.02)
-        return self.web.servers[0].sockets[0].getsockname()[1]
-
-    def start_modbus(self, server) -> None:
-        self.modbus.append(server)
-        self._futures.append(asyncio.run_coroutine_threadsafe(server.serve(), self.loop))
-        if not server.wait_ready(10.0):
-            raise FleetServeError(f"Modbus could not start on {server.host}:{server.port} — choose another --modbus-port")
-
-    def stop(self) -> None:
-        if self.web is not None:
-            for panel in self.app.state.panels.values():
-                self.loop.call_soon_threadsafe(panel.state.stopping.set)
-            self.web.should_exit = True
-        stopping = [asyncio.run_coroutine_threadsafe(server.stop(), self.loop) for server in self.modbus]
-        for fut in stopping + self._futures:
-            with contextlib.suppress(Exception):     # best effort: a server that failed has said so already
-                fut.result(timeout=5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-
-
 # --------------------------------------------------------------------------- the fleet
 @dataclass(frozen=True)
 class ServeOptions:
@@ -271,7 +225,7 @@ class FleetServer:
         self.meters: list[ServedMeter] = []
         self.collector = FleetCollector()
         self.web_port: int | None = None
-        self._services: _Services | None = None
+        self._services: Services | None = None
         self._mqtt: Any = None
         self._closed = False
         self.max_lag_s = 0.0            # the latest a wake came after its due time in :meth:`run` [s wall]
@@ -291,14 +245,15 @@ class FleetServer:
             self.meters = build_meters(self.fleet, speed=o.speed, db_dir=o.db_dir, modbus_port=o.modbus_port)
             for m in self.meters:
                 m.live.add_sink(self.collector.sink(m.name, serial=m.serial))
-            self._services = _Services()
+            self._services = Services("minimeter-fleet-services")
             if o.modbus_port:
                 self._start_modbus()
             if o.mqtt_url:
                 self._add_publishers()
             if o.port:
                 app = fleet_app(self.fleet, self.meters, self.collector, o.token)
-                self.web_port = self._services.start_web(app, o.host, o.port)
+                self.web_port = self._services.start_web(app, o.host, o.port, lifespan="off",
+                                                         what="the fleet's web index", error=FleetServeError)
         except BaseException:
             self.stop()
             raise
@@ -312,7 +267,7 @@ class FleetServer:
             m.live.add_sink(device)
             ports.setdefault(m.modbus.port, {})[m.modbus.unit_id] = device
         for port, devices in ports.items():
-            self._services.start_modbus(SunSpecServer(self.options.host, port, devices=devices))
+            self._services.start_modbus(SunSpecServer(self.options.host, port, devices=devices), error=FleetServeError)
 
     def _connect_mqtt(self) -> None:
         from minimeter.live.mqtt import MqttConnection
@@ -375,7 +330,8 @@ class FleetServer:
             self._mqtt.stop()
             self._mqtt = None
         if self._services is not None:
-            self._services.stop()
+            web = self._services.web_app
+            self._services.stop(web.state.panels.values() if web is not None else ())
             self._services = None
         if not self._closed:
             self._closed = True

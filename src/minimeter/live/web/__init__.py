@@ -57,7 +57,6 @@ import hmac
 import json
 import math
 import threading
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
@@ -173,27 +172,15 @@ def create_app(live: LiveMeter, *, token: str | None = None) -> Starlette:
 def serving(app: Starlette, host: str = "127.0.0.1", port: int = 0):
     """Serve ``app`` (from :func:`create_app`) with uvicorn on a thread while in the
     ``with``; yields its base URL (``port`` 0: a free one). For tests, scripts and
-    embedding; ``minimeter run`` has its own service thread."""
-    import uvicorn  # noqa: PLC0415 - only when serving
+    embedding (:class:`~minimeter.live.services.Services`, as ``minimeter run`` serves)."""
+    from minimeter.live.services import Services  # noqa: PLC0415 - only when serving
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=1, access_log=False))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), name="minimeter-web", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10.0
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise MinimeterError(f"the web panel could not start on {host}:{port}")
-        time.sleep(0.02)
-    bound = server.servers[0].sockets[0].getsockname()[1]
+    services = Services("minimeter-web")
     try:
+        bound = services.start_web(app, host, port)
         yield f"http://{host}:{bound}"
     finally:
-        loop.call_soon_threadsafe(app.state.stopping.set)
-        server.should_exit = True
-        thread.join(timeout=10)
-        loop.close()
+        services.stop()
 
 
 def is_loopback(host: str) -> bool:
