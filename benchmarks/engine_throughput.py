@@ -25,6 +25,7 @@ BLAS routine, unset both for that command alone: ``env -u OPENBLAS_CORETYPE -u
 OPENBLAS_L2_SIZE python benchmarks/engine_throughput.py``.
 
 Usage: python benchmarks/engine_throughput.py [--log2-frames 25] [--chunks 12,16,19,21] [--repeats 3]
+       [--no-memory] [--kernel-only]   (--kernel-only: measure_chunk and the baseline alone, no Meter.feed)
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--chunks", default="12,16,19,21", help="chunk sizes as powers of 2, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true", help="skip the 10 min / 1 h memory comparison")
+    parser.add_argument("--kernel-only", action="store_true",
+                        help="time measure_chunk and the baseline only (no Meter.feed; implies --no-memory)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})           # one core
     total = 1 << args.log2_frames
@@ -147,6 +150,8 @@ def main() -> None:
         print(_environment())
         measure_only(chunked(data[:, : 1 << 16], 1 << 16))             # load the compiled kernel
         runs = {"Meter.feed": feed_meter, "measure_chunk": measure_only, "einsum baseline": einsum_baseline}
+        if args.kernel_only:
+            del runs["Meter.feed"]
         print(f"{'chunk':>9} | {'Meter.feed M/s':>15} | {'measure_chunk M/s':>18} | {'einsum M/s':>12} |"
               f" meter/einsum | kernel/einsum")
         meter_best = {}
@@ -154,19 +159,21 @@ def main() -> None:
             blocks = chunked(data, 1 << log2)
             fps = throughput(blocks, args.repeats, runs)
             best = {k: max(v) / 1e6 for k, v in fps.items()}
-            meter_best[log2] = best["Meter.feed"]
             median = {k: statistics.median(v) / 1e6 for k, v in fps.items()}
-            cells = " | ".join(f"{best[k]:6.1f} / {median[k]:6.1f}".rjust(w)
-                               for k, w in zip(runs, (15, 18, 12)))
-            print(f"  2^{log2:<2} = {1 << log2:>9,} | {cells} |"
-                  f" {best['Meter.feed'] / best['einsum baseline']:12.3f} |"
+            cells = " | ".join((f"{best[k]:6.1f} / {median[k]:6.1f}" if k in best else "not timed").rjust(w)
+                               for k, w in zip(("Meter.feed", "measure_chunk", "einsum baseline"), (15, 18, 12)))
+            meter_ratio = "—"
+            if "Meter.feed" in best:
+                meter_best[log2] = best["Meter.feed"]
+                meter_ratio = f"{best['Meter.feed'] / best['einsum baseline']:.3f}"
+            print(f"  2^{log2:<2} = {1 << log2:>9,} | {cells} | {meter_ratio:>12} |"
                   f" {best['measure_chunk'] / best['einsum baseline']:13.3f}")
             del blocks
         print("(each cell: min-time / median-time frames/s; ratios from the min times; target meter/einsum ≥ 0.5)")
         if 12 in meter_best and 19 in meter_best:
             print(f"per-call fixed cost: Meter.feed at 2^12 runs at {meter_best[12] / meter_best[19]:.3f} × its 2^19 "
                   f"speed ({1e6 * 4096 / (meter_best[12] * 1e6):.0f} µs a call; target ≥ 0.5)")
-    if not args.no_memory:
+    if not (args.no_memory or args.kernel_only):
         chunk = 1 << 19
         peak_10min, _ = peak_memory_streaming(600.0, chunk)
         peak_1h, wh_1h = peak_memory_streaming(3600.0, chunk)

@@ -251,3 +251,55 @@ def test_s4_2_a_trough_just_short_of_the_hysteresis_does_not_arm_the_trigger(ele
         assert whole.sum() == 11          # 12 arming troughs: 11 cycles between their crossings
         assert np.allclose(_joined(blocks, "duration_s")[whole], 2 * period / fs, rtol=0, atol=1e-12)
         assert np.allclose(_joined(blocks, "frequency_hz")[whole], fs / (2 * period), rtol=1e-12)
+
+
+def test_s4_2_three_elements_equal_the_reference_whatever_the_chunking():
+    """A recording of three phases (cut on L1–N): every element summed on its own, not the
+    two-element meter's joint loop — the same cycles as the reference, per cycle, and the
+    same bits whatever the chunking (issue 12)."""
+    fs = 7812.5
+    volts, amps = _signal(3, fs, 0.4, 57.3, 0.7, 0.05, 0.5, (12.0, 30.0, 4.0), 0.6, (0.55, 0.7), 3)
+    sizes = [700, 1, 333, 2000]
+    kernel, _, _ = _run(measure_chunk, volts, amps, fs, sizes)
+    reference, _, _ = _run(measure_chunk_reference, volts, amps, fs, sizes)
+    _assert_close_per_cycle(kernel, reference, volts, amps, fs)
+    whole, _, _ = _run(measure_chunk, volts, amps, fs, [])
+    for f in FIELDS:
+        assert np.array_equal(_joined(whole, f), _joined(kernel, f), equal_nan=f != "partial"), f
+
+
+def test_s4_2_streams_fed_in_turn_are_each_as_if_fed_alone():
+    """Two streams (one and two elements) measured in turn in one thread, chunks of
+    different sizes: each gives the bits it gives fed alone — the kernel's work arrays,
+    reused from call to call, carry nothing from one call to the next (issue 12)."""
+    fs = 8000.0
+    one = _signal(1, fs, 0.5, 60.0, 0.2, 0.05, 0.5, (20.0, 0.0), 0.4, (0.0, 0.0), 5)
+    two = _signal(2, fs, 0.5, 49.0, 1.1, 0.3, 4.0, (8.0, 50.0), -0.9, (0.3, 0.4), 6)
+    alone = [_run(measure_chunk, v, a, fs, [1500, 400])[0] for v, a in (one, two)]
+    states = [LineCycleState.start(1, fs), LineCycleState.start(2, fs)]
+    blocks = [[], []]
+    for lo, hi in ((0, 1500), (1500, 1900), (1900, 4000)):
+        for s, (v, a) in enumerate((one, two)):
+            block, states[s] = measure_chunk(v[:, lo:hi], a[:, lo:hi], states[s])
+            blocks[s].append(block)
+    for s in range(2):
+        blocks[s].append(measure_chunk(np.zeros((s + 1, 0)), np.zeros((s + 1, 0)), states[s], final=True)[0])
+        for f in FIELDS:
+            assert np.array_equal(_joined(alone[s], f), _joined(blocks[s], f), equal_nan=f != "partial"), f
+
+
+def test_issue_12_the_block_and_state_handed_back_have_every_field():
+    """measure_chunk makes its block and state without their dataclass __init__ (a fixed
+    cost per call): every field is set — so a field added to either class and not given
+    there fails here — and they stay frozen."""
+    import dataclasses
+
+    fs = 4000.0
+    volts, amps = _signal(2, fs, 0.2, 60.0, 0.3, 0.05, 0.5, (10.0, 5.0), 0.5, (0.0, 0.0), 2)
+    block, state = measure_chunk(volts, amps, LineCycleState.start(2, fs))
+    for made in (block, state):
+        names = [f.name for f in dataclasses.fields(made)]
+        assert sorted(vars(made)) == sorted(names)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(made, names[0], None)
+    assert state.next_index == volts.shape[1] and block.power_w.shape == (2, block.count)

@@ -9,12 +9,15 @@ outputs' and LEDs' states and the events' conditions. Two ways in, one way down:
   :mod:`minimeter.sources.service`), for days or years of simulated service.
 
 Both end in the same code: the register, the pulse outputs, the three LEDs and the
-events are judged once per line cycle, vectorised over the cycles of a chunk.
+events are judged once per line cycle — the common cycles (whole, powered, no event to
+raise or clear) in one compiled pass (:mod:`minimeter.meter._judge`), the others
+vectorised over the cycles of a chunk; either way gives the same bits.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
@@ -24,8 +27,9 @@ import numpy as np
 from minimeter.meter.catalog import MeterSpec, meter_spec
 from minimeter.errors import InvalidOption, InvalidSamples, MinimeterError
 from minimeter.meter import _kernels
+from minimeter.meter import _judge as _compiled    # (core has a function _judge of its own)
 from minimeter.meter.metrology import SECONDS_PER_HOUR, ChannelPeaks, CycleBlock, CycleRuns, LineCycleState, measure_chunk
-from minimeter.meter.outputs import Records, Transition, output_state, transition_times
+from minimeter.meter.outputs import Records, Transition, half_quanta, output_edges, output_state
 from minimeter.meter.register import MAX_CYCLE_WH, QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
 from minimeter.meter.snapshot import EventKind, InvalidSnapshot, MeterSnapshot
 
@@ -80,6 +84,11 @@ MAX_RUNS_WH = float(1 << 24)
 MAX_RUN_CYCLES = 1e12              # cycles in one call: ~530 years at 60 Hz
 ROW_QUANTA_MAX = 1 << 56
 _CAUSES = ("energy", "power-loss", "power-restore")
+_NO_ROWS = np.zeros(0, np.int64)
+_SETTLING_CYCLES = 8     # cycles judged the general way where an event or LED must settle before the one pass
+_CHANGED_IN_PLACE = ("_output_on", "_closures", "_active")     # the Meter's only attributes changed in place
+_NO_ROWS.setflags(write=False)
+_NO_AMPS = np.zeros(0)
 _LEDS = ("power", "load", "reverse")
 
 
@@ -216,6 +225,14 @@ def _capped(block: CycleBlock, repeats: np.ndarray) -> tuple[CycleBlock, np.ndar
     base, extra = repeats[take] // pieces[take], repeats[take] % pieces[take]
     offsets = index * base + np.minimum(index, extra)
     return _rows(block, take, offsets), base + (index < extra)
+
+
+def _step_rows(block: CycleBlock, repeats: np.ndarray | None) -> int:
+    """Rows judged in one step: at most ``_MAX_CYCLES_PER_STEP``, and few enough that the
+    step's int64 running sums of quanta stay below 2^62."""
+    row_quanta = np.abs(block.net_energy_wh) * (1 if repeats is None else repeats)
+    largest = float(row_quanta.max()) * QUANTA_PER_WH
+    return int(max(1, min(_MAX_CYCLES_PER_STEP, (1 << 62) // max(int(largest) + 1, 1))))
 
 
 def _joined(first: CycleBlock, second: CycleBlock) -> CycleBlock:
@@ -459,6 +476,14 @@ class Meter:
         if spec.counter_kh_wh:
             self._outputs["counter"] = spec.counter_kh_wh
         self._output_on = {name: False for name in self._outputs}       # physical state
+        self._halves = tuple(half_quanta(kh) for kh in self._outputs.values())    # each output's Kh/2 [quanta]
+        self._halves_quanta = np.array(self._halves, np.int64)
+        # the register modulo a common multiple of the outputs' periods Kh (≤ 1000·2^40 quanta) tells
+        # where each output stands; beyond int64's headroom (no model of the catalog) 0: not used
+        period = math.lcm(*(2 * half for half in self._halves))
+        self._period = period if period < 1 << 61 else 0
+        self._load_code = list(self._outputs).index("10") if "10" in self._outputs else -1   # the load LED's output
+        self._steady_limits = self._judge_limits()
         self._closures = {name: 0 for name in self._outputs}
         self._leds = LedStates()
         self._powered = False
@@ -676,26 +701,29 @@ class Meter:
             setattr(self, name, value)
 
     def _commit(self, block: CycleBlock, events: list[Event], *, final: bool = False,
-                repeats: np.ndarray | None = None, **changes: Any) -> Update:
+                repeats: np.ndarray | None = None, measured: bool = False, **changes: Any) -> Update:
         """Apply ``changes`` (private attributes: the stream, the mode, …) and register
-        ``block``, all or nothing: whatever fails on the way, the meter is left exactly
-        as before the call (S15.2)."""
+        ``block`` (see :meth:`_process`), all or nothing: whatever fails on the way, the
+        meter is left exactly as before the call (S15.2)."""
         before = self._saved()
         try:
             for name, value in changes.items():
                 setattr(self, name, value)
-            return self._process(block, events, final, repeats)
+            return self._process(block, events, final, repeats, measured)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
 
     def _saved(self) -> dict[str, Any]:
-        """Every attribute, its mutable containers copied (the rest is replaced, never
-        changed in place): what :meth:`_commit` puts back when a call fails — a few
-        microseconds, where a full :meth:`state` snapshot cost tens."""
-        return {name: value.copy() if isinstance(value, (dict, set, list, np.ndarray)) else value
-                for name, value in self.__dict__.items()}
+        """Every attribute, the containers changed in place (``_CHANGED_IN_PLACE``) copied
+        (every other attribute is replaced, never changed in place): what :meth:`_commit`
+        puts back when a call fails — a microsecond, where a full :meth:`state` snapshot
+        cost tens."""
+        before = self.__dict__.copy()
+        for name in _CHANGED_IN_PLACE:
+            before[name] = before[name].copy()
+        return before
 
     # ----------------------------------------------------------------- feeding it
     def feed(
@@ -742,13 +770,13 @@ class Meter:
             block, new_state, peaks = measure_chunk(
                 v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz, peaks=True
             )
-        if not np.all(peaks.volts <= self.input_ceiling_v):        # NaN fails too
+        if not all(p <= self.input_ceiling_v for p in peaks.volts.tolist()):     # NaN fails too
             _check_samples(names[0], v, self.input_ceiling_v, "V")
-        if not np.all(peaks.amps <= self.input_ceiling_a):
+        if not all(p <= self.input_ceiling_a for p in peaks.amps.tolist()):
             _check_samples(names[1], a, self.input_ceiling_a, "A")
         clipped = self._clipping_events(v, a, state, peaks)
         beyond = self._beyond("samples", v, a, fs, state.next_index, block)
-        return self._measured(beyond, self._commit(_zero_width_defined(block), clipped + beyond[1], _mode="samples",
+        return self._measured(beyond, self._commit(block, clipped + beyond[1], measured=True, _mode="samples",
                                                    _stream=new_state, _calibration_state=calibration_state, **beyond[0]))
 
     def feed_cycles(self, block: CycleBlock | CycleRuns) -> Update:
@@ -781,7 +809,7 @@ class Meter:
             tracking_min_hz=self.tracking_min_hz, final=True,
         )
         beyond = self._beyond("samples", empty, empty, self._stream.sample_rate_hz, self._stream.next_index, block)
-        return self._measured(beyond, self._commit(_zero_width_defined(block), beyond[1], final=True, _closed=True,
+        return self._measured(beyond, self._commit(block, beyond[1], final=True, measured=True, _closed=True,
                                                    _stream=stream, **beyond[0]))
 
     # ----------------------------------------------------------------- beyond kWh (S12)
@@ -920,7 +948,7 @@ class Meter:
         events = []
         for kind_name, x, peak, full in (("voltage", v, peaks.volts, self.full_scale_v),
                                          ("current", a, peaks.amps, self.full_scale_a)):
-            for ch in np.flatnonzero(peak >= full).tolist():          # one event per clipped input
+            for ch in [ch for ch, p in enumerate(peak.tolist()) if p >= full]:    # one event per clipped input
                 over = np.abs(x[ch]) >= full
                 k = int(np.argmax(over))
                 t = (state.next_index + k) / state.sample_rate_hz
@@ -932,45 +960,149 @@ class Meter:
         return events
 
     # ----------------------------------------------------------------- per-cycle judgement
+    def _judge_limits(self) -> np.ndarray:
+        """The thresholds :func:`minimeter.meter._judge.steady_cycles` judges the common
+        case against, at the positions it names: each the value the general path uses."""
+        spec, limits = self.spec, np.zeros(_compiled.LIMITS)
+        limits[[_compiled.LOW_V, _compiled.HIGH_V, _compiled.MAX_A, _compiled.F_LO, _compiled.F_HI]] = (
+            self.supply_low_v, self.supply_high_v, spec.max_primary_a,
+            spec.frequency_min_hz * (1 - FREQUENCY_TOLERANCE), spec.frequency_max_hz * (1 + FREQUENCY_TOLERANCE))
+        limits[[_compiled.PF_MIN, _compiled.PF_MIN_A, _compiled.PF_NEAR]] = (
+            spec.power_factor_min, LOW_PF_MIN_CURRENT_FACTOR * spec.starting_current_a,
+            spec.power_factor_min * _compiled.PF_MARGIN)
+        limits[[_compiled.DEADBAND_W, _compiled.DETECT_A, _compiled.ALPHA, _compiled.SETTLED_A]] = (
+            self.reverse_deadband_w, self.starting_detect_a, STARTING_SMOOTHING,
+            STARTING_SETTLED_FRACTION * self.starting_detect_a)
+        limits[[_compiled.MAX_CYCLE_WH, _compiled.QUANTA_PER_WH, _compiled.QUANTA_MAX]] = (
+            MAX_CYCLE_WH, QUANTA_PER_WH, float(1 << 61))       # Σ|quanta| of a block: int64 sums with headroom
+        return limits
+
+    def _steady_step(self, b: CycleBlock, lo: int, hi: int, transitions: list, led_changes: list) -> tuple[bool, int]:
+        """Judge cycles [lo, hi) of ``b`` in the common case, in one compiled pass
+        (:func:`minimeter.meter._judge.steady_cycles`): every cycle whole and powered on
+        every element, no event active and none raised, the Power LED on and the reverse
+        LED off and both staying so — exactly as :meth:`_step` would. Returns whether it
+        judged them (if not, nothing changed) and the first cycle from which on all are
+        common ones."""
+        judge = not self._active and self._powered and self._leds.power and not self._leds.reverse
+        fresh = self._active_amps is None
+        ints, floats, edges, flips = _compiled.steady_cycles(
+            b.partial, b.start_s, b.duration_s, b.frequency_hz, b.power_w, b.energy_wh, b.volts_rms, b.amps_rms,
+            self._steady_limits, lo, hi, judge and self._period > 0, _NO_AMPS if fresh else self._active_amps, fresh,
+            self._halves_quanta, self._quanta % self._period if self._period else 0, self._load_code, self._leds.load)
+        values = ints.tolist()
+        if not values[1]:
+            return False, values[0]
+        e, k = b.elements, len(self._halves)
+        self._active_amps, self._prev_whole = floats[:e], floats[e:]
+        self._quanta += values[2]
+        self._reverse_quanta += values[3]
+        self._time_s = float(b.start_s[hi - 1] + b.duration_s[hi - 1])
+        if edges.shape[1]:
+            self._set_outputs(values[4:4 + k], values[4 + k:])
+            codes, states = edges[0].astype(np.int64), edges[1].astype(bool)
+            transitions.append((codes, states, edges[2], np.zeros(codes.size, np.int64)))
+            if flips.size:
+                led_changes.append((np.ones(flips.size, np.int64), states[flips], edges[2][flips]))
+                self._leds = LedStates(power=True, load=bool(states[flips[-1]]), reverse=False)
+        return True, values[0]
+
     def _process(self, block: CycleBlock, events: list[Event], final: bool = False,
-                 repeats: np.ndarray | None = None) -> Update:
+                 repeats: np.ndarray | None = None, measured: bool = False) -> Update:
         """Judge and register ``block`` (rows of ``repeats`` identical cycles, or single
         cycles) after the cycle held back from the last call. A partial cycle at the
         block's end is held back (unless ``final``): it is judged with the cycle after it
-        (S4.8), whatever the chunk sizes."""
+        (S4.8), whatever the chunk sizes. Single cycles go in steps: the common ones
+        (:meth:`_steady_step`) in one compiled pass, the others (:meth:`_step`) the general
+        way. ``measured``: cycles as the metrology gave them, zero-width ones not yet dropped
+        (:func:`_zero_width_defined`; a block the common case takes has none)."""
         transitions: list[tuple[np.ndarray, ...]] = []
         led_changes: list[tuple[np.ndarray, ...]] = []
+        common = None        # from which cycle on the block's cycles are all common ones, if tried
+        if repeats is None and self._pending is None and 0 < block.count <= _MAX_CYCLES_PER_STEP \
+                and not block.partial[-1]:
+            judged, common = self._steady_step(block, 0, block.count, transitions, led_changes)
+            if judged:
+                return self._update(block, transitions, led_changes, events)      # the common case, in one pass
+        trimmed = _zero_width_defined(block) if measured else block
+        if trimmed is not block:
+            block, common = trimmed, None
         if self._pending is not None:
             block = _joined(self._pending, block)
             repeats = None if repeats is None else np.concatenate(([1], repeats))
         if repeats is not None:
             block, repeats = _capped(block, repeats)
-        judgement = None
-        if block.count:
-            prev = self._prev_whole
-            judgement = _judge(block, prev, stream_start=self._time_s == 0.0, final=final,
-                               alive_v=ALIVE_FRACTION * self.supply_low_v, powered_v=self.supply_low_v,
-                               long_s=0.999 / self.tracking_min_hz)
         hold = block.count and not final and bool(block.partial[-1])
-        self._pending = block.slice(block.count - 1, block.count) if hold else None
         done = block.count - 1 if hold else block.count
-        step = _MAX_CYCLES_PER_STEP
-        if done:
-            # int64 running sums of quanta inside a step must stay below 2**62
-            row_quanta = np.abs(block.net_energy_wh) * (1 if repeats is None else repeats)
-            largest = float(row_quanta.max()) * QUANTA_PER_WH
-            step = int(max(1, min(step, (1 << 62) // max(int(largest) + 1, 1))))
-        for lo in range(0, done, step):
-            hi = min(lo + step, done)
-            part = block if (lo, hi) == (0, block.count) else block.slice(lo, hi)
-            self._step(part, judgement.slice(lo, hi), transitions, led_changes, events,
-                       None if repeats is None else repeats[lo:hi])
-        events.sort(key=lambda ev: ev.time_s)
+        self._general(block, done, final, repeats, transitions, led_changes, events, common)
+        self._pending = block.slice(block.count - 1, block.count) if hold else None
         if hold:
             block = block.slice(0, done)
-        cycles = block if repeats is None else CycleRuns(block, repeats[:done])
+        return self._update(block if repeats is None else CycleRuns(block, repeats[:done]), transitions, led_changes,
+                            events)
+
+    def _update(self, cycles: CycleBlock | CycleRuns, transitions: list, led_changes: list,
+                events: list[Event]) -> Update:
+        """What a call produced: its cycles, the steps' transitions and LED changes, and
+        its events in time order, with the LEDs and register after it."""
+        if len(events) > 1:
+            events.sort(key=lambda ev: ev.time_s)
         return Update(cycles, _records(Transition, transitions, (tuple(self._outputs), None, None, _CAUSES)),
                       _records(LedChange, led_changes, (_LEDS, None, None)), self._leds, tuple(events), self.watt_hours)
+
+    def _general(self, block: CycleBlock, done: int, final: bool, repeats: np.ndarray | None,
+                 transitions: list, led_changes: list, events: list, common: int | None = None) -> None:
+        """Judge rows [0, done) of ``block`` in steps: of at most ``_MAX_CYCLES_PER_STEP``
+        rows whose int64 sums of quanta cannot overflow; single cycles from which on all
+        are common ones in :meth:`_steady_step`, the rest in :meth:`_step`. Where the
+        cycles are common but the meter's state is not yet (an event to clear, an LED to
+        light), ``_SETTLING_CYCLES`` go the general way before the one pass is tried again
+        (at most four steps in a step's worth of cycles). ``common``: what :meth:`_steady_step`
+        said of the whole block, if it was tried on it."""
+        if not done:
+            return
+        judgement = self._judgement(block, final)
+        step = _MAX_CYCLES_PER_STEP if repeats is None else _step_rows(block, repeats)
+        lo, settling = 0, True
+        while lo < done:
+            end = hi = min(lo + step, done)
+            if repeats is None:
+                if common is not None and (lo, end) == (0, block.count):
+                    judged, start = False, common
+                else:
+                    judged, start = self._steady_step(block, lo, end, transitions, led_changes)
+                common = None
+                if judged:
+                    lo, settling = end, True
+                    continue
+                if start > lo:                    # the cycles before the common ones
+                    hi = start
+                elif settling:                    # common cycles, the state not yet: a few first
+                    hi, settling = min(end, lo + _SETTLING_CYCLES), False
+                hi = min(hi, lo + _step_rows(block, None))
+            part = block if (lo, hi) == (0, block.count) else block.slice(lo, hi)
+            self._step(part, judgement(lo, hi), transitions, led_changes, events,
+                       None if repeats is None else repeats[lo:hi])
+            lo = hi
+
+    def _judgement(self, block: CycleBlock, final: bool):
+        """``rows(lo, hi)``: what cycles [lo, hi) of ``block`` are judged on (:func:`_judge`,
+        from the meter's state now), found over the cycles up to ``hi`` and the one after
+        it (a partial cycle borrows from its neighbour) — not over a whole block of which
+        one cycle goes the general way."""
+        prev, stream_start = self._prev_whole, self._time_s == 0.0
+        found: list = [0, None]            # cycles covered, their judgement
+
+        def rows(lo: int, hi: int) -> _Judgement:
+            if found[1] is None or hi > found[0]:
+                upto = min(hi + 1, block.count)
+                part = block if upto == block.count else block.slice(0, upto)
+                found[1] = _judge(part, prev, stream_start=stream_start, final=final and upto == block.count,
+                                  alive_v=ALIVE_FRACTION * self.supply_low_v, powered_v=self.supply_low_v,
+                                  long_s=0.999 / self.tracking_min_hz)
+                found[0] = upto if upto == block.count else upto - 1
+            return found[1].slice(lo, hi)
+        return rows
 
     def _step(self, b: CycleBlock, judged: _Judgement, transitions: list, led_changes: list, events: list,
               repeats: np.ndarray | None = None) -> None:
@@ -1014,7 +1146,7 @@ class Meter:
         self._time_s = float(b.start_s[-1] + lengths[-1])
 
         if codes.size or not ((power_led == self._leds.power).all() and (reverse_led == self._leds.reverse).all()):
-            self._led_changes(b, power_led, reverse_led, (codes, states, times), led_changes)   # else none changes
+            self._led_changes(b, power_led, reverse_led, (codes, states, times, causes), led_changes)   # else none changes
 
         self._judge_events(b, judged, powered, over_v, starting, negative, net_w, events)
 
@@ -1022,15 +1154,12 @@ class Meter:
                      transitions: tuple[np.ndarray, ...], led_changes: list) -> None:
         """The LEDs' changes over rows ``b`` into ``led_changes``, and their states after it:
         power and reverse judged at each cycle's end; load follows output 10 (its
-        ``transitions``: output codes, states, times)."""
-        codes, states, times, end_s = *transitions, b.end_s
+        ``transitions``: output codes, states, times, causes)."""
+        codes, states, times, causes = transitions
+        end_s = b.end_s
         power_at = _flips(power_led, self._leds.power)
         reverse_at = _flips(reverse_led, self._leds.reverse)
-        load = self._leds.load
-        ten = np.flatnonzero(codes == list(self._outputs).index("10")) if "10" in self._outputs else np.zeros(0, int)
-        ten_states = states[ten]
-        load_at = ten[ten_states != np.concatenate(([load], ten_states[:-1]))]
-        load = bool(ten_states[-1]) if ten.size else load
+        load_at, load = self._load_flips(codes, states, causes)
         led_times = np.concatenate((b.start_s[power_at], end_s[reverse_at], times[load_at]))
         order = np.argsort(led_times, kind="stable")
         led_changes.append((
@@ -1080,33 +1209,52 @@ class Meter:
                     self._powered = True
                     parts.append(self._power_outputs(True, float(b.start_s[lo])))
                 seg_q = forward_q[lo:hi]
-                for code, kh in enumerate(self._outputs.values()):
-                    times, states = transition_times(kh, self._quanta, seg_q, b.start_s[lo:hi], lengths_s[lo:hi])
-                    if times.size:
-                        parts.append((np.full(times.size, code), states, times, np.zeros(times.size, np.int64)))
-                self._quanta += int(seg_q.sum())
+                parts.append(self._energy_edges(seg_q, int(seg_q.sum()), b.start_s[lo:hi], lengths_s[lo:hi]))
             elif self._powered:
                 self._powered = False
                 parts.append(self._power_outputs(False, float(b.start_s[lo])))
             parts = [part for part in parts if part[0].size]
-            if parts:
+            if len(parts) == 1:                   # one part: in time order already
+                runs.append(self._apply_transitions(*parts[0], ordered=True))
+            elif parts:
                 runs.append(self._apply_transitions(*(np.concatenate(column) for column in zip(*parts))))
         if not runs:
             return np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
         return tuple(np.concatenate(column) for column in zip(*runs))
 
     def _apply_transitions(self, codes: np.ndarray, states: np.ndarray, times: np.ndarray,
-                           causes: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Put one powered (or unpowered) run's transitions in time order and set the
-        outputs' states and closures from them."""
-        order = np.argsort(times, kind="stable")
-        codes, states, times, causes = codes[order], states[order], times[order], causes[order]
-        for code, name in enumerate(self._outputs):
-            mine = np.flatnonzero(codes == code)
-            if mine.size:
-                self._output_on[name] = bool(states[mine[-1]])
-                self._closures[name] += int(np.count_nonzero(states[mine] & (causes[mine] == 0)))
+                           causes: np.ndarray, ordered: bool = False) -> tuple[np.ndarray, ...]:
+        """Put one powered (or unpowered) run's transitions in time order (unless
+        ``ordered``: they are) and set the outputs' states and closures from them."""
+        if not ordered:
+            order = np.argsort(times, kind="stable")
+            codes, states, times, causes = codes[order], states[order], times[order], causes[order]
+        last, closures, _ = _compiled.tally_edges(codes, states, causes, len(self._outputs), self._load_code,
+                                                  self._leds.load)
+        self._set_outputs(last.tolist(), closures.tolist())
         return codes, states, times, causes
+
+    def _set_outputs(self, last: list[int], closures: list[int]) -> None:
+        """Each output's state after its last transition (-1: none) and its new closures."""
+        for name, on, closed in zip(self._outputs, last, closures):
+            if on >= 0:
+                self._output_on[name] = bool(on)
+                self._closures[name] += closed
+
+    def _load_flips(self, codes: np.ndarray, states: np.ndarray, causes: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Where the load LED changes among transitions in time order (it follows output
+        10, S7.2), and its state after them."""
+        flips = _compiled.tally_edges(codes, states, causes, len(self._outputs), self._load_code, self._leds.load)[2]
+        return flips, bool(states[flips[-1]]) if flips.size else self._leds.load
+
+    def _energy_edges(self, forward_q: np.ndarray, total_q: int, start_s: np.ndarray,
+                      lengths_s: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The outputs' energy transitions over powered rows adding ``forward_q`` quanta to
+        the register (``total_q`` in all), which they advance: transition columns (output
+        index, state, time, cause index) in time order."""
+        codes, states, times = output_edges(self._halves, self._quanta, forward_q, total_q, start_s, lengths_s)
+        self._quanta += total_q
+        return codes, states, times, np.zeros(codes.size, np.int64) if codes.size else _NO_ROWS
 
     def _power_outputs(self, on: bool, time_s: float) -> tuple[np.ndarray, ...]:
         """Power lost: every closed output opens. Power back: each output takes the state
@@ -1215,10 +1363,16 @@ class Meter:
 def _records(kind: type, parts: list[tuple[np.ndarray, ...]], labels: tuple) -> Records:
     """The columns of each step, joined, as a :class:`~minimeter.meter.outputs.Records` of ``kind``."""
     if not parts:
-        parts = [tuple(np.zeros(0, np.int64) for _ in labels)]
+        return _no_records(kind, labels)
     columns = tuple((column[0] if len(column) == 1 else np.concatenate(column), label)
                     for column, label in zip(zip(*parts), labels))
     return Records(kind, columns)
+
+
+@functools.lru_cache(maxsize=64)
+def _no_records(kind: type, labels: tuple) -> Records:
+    """No records of ``kind`` (one read-only instance per kind and labels)."""
+    return Records(kind, tuple((_NO_ROWS, label) for label in labels))
 
 
 _METER_KEYWORDS = {

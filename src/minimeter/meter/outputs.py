@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from minimeter.meter import _judge
 from minimeter.meter.register import quanta_for_wh
 
 
@@ -29,7 +30,7 @@ class Transition:
 
 def output_state(register_quanta: int, kh_wh: int) -> bool:
     """ON while (E mod Kh) < Kh/2 (S6.1)."""
-    return (register_quanta // quanta_for_wh(kh_wh / 2)) % 2 == 0
+    return (register_quanta // half_quanta(kh_wh)) % 2 == 0
 
 
 def find_transitions(
@@ -64,21 +65,42 @@ def transition_times(
     cycle_quanta : (m,) int64 energy each stretch adds to the register [quanta], ≥ 0
     start_s, duration_s : (m,) each stretch's start and length [s]
     """
-    half = quanta_for_wh(kh_wh / 2)
-    base_half, base_rem = divmod(register_before, half)
-    reached = (base_rem + int(cycle_quanta.sum())) // half     # thresholds (multiples of Kh/2) reached
-    if not reached:                                            # (most small chunks)
-        return np.zeros(0), np.zeros(0, bool)
-    end_rel = np.cumsum(cycle_quanta)                 # register after each cycle, minus register_before
-    m_rel = np.arange(1, reached + 1, dtype=np.int64)           # threshold index, from register_before's half-period
-    level_rel = m_rel * half - base_rem                          # threshold, relative to register_before
-    # the stretch that reaches each: the first whose end is at or beyond it (its start is below it)
-    cycles = np.searchsorted(end_rel, level_rel, side="left")
-    start_rel = end_rel[cycles] - cycle_quanta[cycles]
-    fraction = (level_rel - start_rel) / cycle_quanta[cycles]
-    times = start_s[cycles] + fraction * duration_s[cycles]
-    states = ((base_half + m_rel) % 2) == 0
+    _, states, times = output_edges((half_quanta(kh_wh),), register_before, cycle_quanta, int(cycle_quanta.sum()),
+                                    start_s, duration_s)
     return times, states
+
+
+def half_quanta(kh_wh: int) -> int:
+    """An output's half period Kh/2 [quanta]: it changes state each time the register
+    crosses a multiple of it."""
+    return quanta_for_wh(kh_wh / 2)
+
+
+def output_edges(halves: tuple[int, ...], register_before: int, quanta: np.ndarray, total_quanta: int,
+                 start_s: np.ndarray, duration_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The energy transitions of outputs of half periods ``halves`` [quanta] over
+    consecutive stretches of constant power (see :func:`transition_times`; ``quanta``
+    (m,) int64 ≥ 0 summing to ``total_quanta``), in time order, ties in output order:
+    (output index, new state, time [s]) columns. In one compiled pass
+    (:func:`minimeter.meter._judge.energy_edges`): a threshold (a multiple of Kh/2) is
+    reached in the first stretch whose end is at or beyond it."""
+    levels = output_levels(halves, register_before)
+    reached = [(rem + total_quanta) // half for half, rem in zip(halves, levels[1].tolist())]
+    if not any(reached):                          # (most small chunks)
+        return _NO_CODES, _NO_STATES, _NO_TIMES
+    return _judge.energy_edges(np.ascontiguousarray(quanta, dtype=np.int64), np.ascontiguousarray(start_s, dtype=float),
+                               np.ascontiguousarray(duration_s, dtype=float), levels, np.array(reached, np.int64))
+
+
+def output_levels(halves: tuple[int, ...], register_quanta: int) -> np.ndarray:
+    """Where outputs of half periods ``halves`` [quanta] stand at a register [quanta]:
+    (3, outputs) int64 rows — the half period, the register past its last multiple of
+    it, and that multiple's parity (the output is ON where it is even, S6.1)."""
+    below = [divmod(register_quanta, half) for half in halves]
+    return np.array([halves, [rem for _, rem in below], [whole % 2 for whole, _ in below]], np.int64)
+
+
+_NO_CODES, _NO_STATES, _NO_TIMES = np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0)    # (empty: nothing to change)
 
 
 class Records(Sequence):
