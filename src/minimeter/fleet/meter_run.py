@@ -59,19 +59,21 @@ class _Watch:
 
     def _bin(self, start_s: np.ndarray, cycle_s: np.ndarray, repeats: np.ndarray, energy_wh: np.ndarray) -> None:
         row, slot, count = split_runs(start_s, cycle_s, repeats, self.interval_s, EDGE_CYCLES)
-        slots = self.energy_wh.shape[1]
-        slot = np.clip(slot, 0, slots - 1)
+        slot = np.clip(slot, 0, self.energy_wh.shape[1] - 1)
+        lo, hi = int(slot.min()), int(slot.max()) + 1            # the intervals this update reaches
         for k in range(energy_wh.shape[0]):
-            self.energy_wh[k] += np.bincount(slot, weights=energy_wh[k][row] * count, minlength=slots)
+            self.energy_wh[k, lo:hi] += np.bincount(slot - lo, weights=energy_wh[k][row] * count, minlength=hi - lo)
 
     def _watch(self, cycles) -> None:
-        whole = ~cycles.partial
-        if whole.any():
-            amps = cycles.amps_rms[:, whole]
+        amps, start_s = cycles.amps_rms, cycles.start_s
+        if cycles.partial.any():                 # (the phasor path's partial cycle is the run's last, alone)
+            whole = ~cycles.partial
+            amps, start_s = amps[:, whole], start_s[whole]
+        if start_s.size:
             score = amps.min(axis=0) + 1e-3 * amps.sum(axis=0)
             j = int(np.argmax(score))
             if score[j] > self.best[0]:
-                self.best = (float(score[j]), float(cycles.start_s[whole][j]))
+                self.best = (float(score[j]), float(start_s[j]))
 
 
 def simulate_member(fleet: Fleet, m: Member) -> tuple[SimulationResult, _Watch, Meter]:

@@ -31,6 +31,7 @@ from minimeter.meter.power import with_phasors
 SERVICE_KINDS = ("single", "split", "network")
 CONNECTIONS = ("L1", "L2", "L1-L2")
 RUNS_BLOCK_S = 7 * 86400.0      # the phasor path by segment: at most a week of cycles per block
+RUNS_PER_PASS = 1 << 16         # … and the runs of several blocks computed in one pass (NumPy calls per profile)
 _LEG_ANGLE_DEG = {"single": (0.0,), "split": (0.0, 180.0), "network": (0.0, -120.0)}
 
 
@@ -111,11 +112,12 @@ class Profile:
         """The value at each time."""
         t = np.asarray(t_s, float)
         if self.period_s is not None:
-            t = np.mod(t, self.period_s)
-        idx = np.searchsorted(np.asarray(self.times_s), t, side="right") - 1
+            idx = self._locate(t)[1]
+        else:
+            idx = np.searchsorted(np.asarray(self.times_s), t, side="right")
         before = self.values[-1] if self.period_s is not None else 0.0   # a periodic profile wraps
         vals = np.concatenate(([before], np.asarray(self.values, float)))
-        return vals[idx + 1]
+        return vals[idx]
 
     def integral(self, t_s: np.ndarray) -> np.ndarray:
         """∫₀ᵗ value dt at each time [value·s] — exact for a piecewise-constant profile."""
@@ -141,26 +143,51 @@ class Profile:
         kk = np.maximum(k, 0)
         return np.where(inside, cum[kk] + (t - seg_t[kk]) * vals[kk], 0.0)
 
-    def window_mean(self, t_s: np.ndarray, window_s: np.ndarray) -> np.ndarray:
+    def window_mean(self, t_s: np.ndarray, window_s: np.ndarray, mid_value: np.ndarray | None = None) -> np.ndarray:
         """The mean value over each window [t, t + w) [value]: the value itself where no
         breakpoint falls inside the window (so every cycle between two breakpoints gets
-        the same number, bit for bit, however far from t = 0), else from the integral."""
+        the same number, bit for bit, however far from t = 0), else from the integral
+        (taken only on those windows). ``mid_value``: :meth:`at` ``t + w/2`` if the caller has it."""
         t = np.asarray(t_s, float)
         end = t + window_s
-        same = self._piece(t) == self._piece(np.nextafter(end, -np.inf))
-        if same.all():
-            return self.at(t + 0.5 * window_s)
+        value = self.at(t + 0.5 * window_s) if mid_value is None else mid_value
+        spread = np.flatnonzero(self._piece(t) != self._piece(np.nextafter(end, -np.inf)))
+        if not spread.size:
+            return value
+        out = np.array(np.broadcast_to(value, t.shape), float)
+        w = np.broadcast_to(window_s, t.shape)[spread]
         with np.errstate(invalid="ignore", divide="ignore"):
-            spread = (self.integral(end) - self.integral(t)) / window_s
-        return np.where(same, self.at(t + 0.5 * window_s), spread)
+            out[spread] = (self.integral(end[spread]) - self.integral(t[spread])) / w
+        return out
 
     def _piece(self, t: np.ndarray) -> np.ndarray:
         """Which constant piece each time falls in (periods counted apart)."""
         times = np.asarray(self.times_s, float)
         if self.period_s is None:
             return np.searchsorted(times, t, side="right")
-        whole, frac = np.divmod(t, self.period_s)
-        return whole * (times.size + 1) + np.searchsorted(times, frac, side="right")
+        whole, idx = self._locate(t)
+        return whole * (times.size + 1) + idx
+
+    def _locate(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(whole periods, ``searchsorted(times, t mod period, 'right')``) of each time of a
+        periodic profile, exactly as from ``np.divmod`` — which is slow on long times
+        (``fmod``), so the remainder is taken by a division and a product instead, and
+        by ``np.divmod`` only where that lands within a few ulps of a piece's edge (the
+        two agree everywhere else: they differ by at most two ulps of the time)."""
+        times, period = np.asarray(self.times_s, float), self.period_s
+        if t.ndim == 0 or t.size == 0:
+            whole, frac = np.divmod(t, period)
+            return whole, np.searchsorted(times, frac, side="right")
+        whole = np.floor(t / period)
+        frac = t - whole * period
+        idx = np.searchsorted(times, frac, side="right")
+        ulps = 8.0 * np.spacing(max(float(np.max(np.abs(t))), period))     # NaN: every time is redone
+        lo, hi = np.concatenate(([0.0], times))[idx], np.concatenate((times, [period]))[idx]
+        near = np.flatnonzero(~((frac - lo >= ulps) & (hi - frac >= ulps)))
+        if near.size:
+            whole[near], frac_near = np.divmod(t[near], period)
+            idx[near] = np.searchsorted(times, frac_near, side="right")
+        return whole, idx
 
     def breakpoints(self, t1: float, t2: float) -> np.ndarray:
         """Times in (t1, t2) where the value may change."""
@@ -224,34 +251,62 @@ def evaluate(signal: Signal, t_s: np.ndarray, frequency_hz: float) -> np.ndarray
     return out
 
 
-def _cos_integral(k: int, phase: float, omega: float, t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
-    """∫ cos(k·ω t + phase) dt over each [t1, t2]."""
+def _cos_integral(k: int, phase: float, omega: float, edges: np.ndarray) -> np.ndarray:
+    """∫ cos(k·ω t + phase) dt over each piece between consecutive ``edges`` (the sine
+    taken once per edge: an edge ends one piece and starts the next)."""
     if k == 0:
-        return (t2 - t1) * math.cos(phase)
-    return (np.sin(k * omega * t2 + phase) - np.sin(k * omega * t1 + phase)) / (k * omega)
+        return (edges[1:] - edges[:-1]) * math.cos(phase)
+    s = np.sin(k * omega * edges + phase)
+    return (s[1:] - s[:-1]) / (k * omega)
 
 
 def piece_integrals(a: Signal, b: Signal, frequency_hz: float, edges: np.ndarray) -> np.ndarray:
     """∫ a(t)·b(t) dt over each piece between consecutive ``edges`` [s], exactly when
     the gains are constant on each piece (edges include their breakpoints)."""
     omega = 2.0 * math.pi * frequency_hz
-    lo, hi = edges[:-1], edges[1:]
-    mid = 0.5 * (lo + hi)
-    total = np.zeros(lo.size)
-    gains_b = [1.0 if cb.gain is None else cb.gain.at(mid) for cb in b]
+    mid = 0.5 * (edges[:-1] + edges[1:])
+    total = np.zeros(mid.size)
+    at: dict[int, np.ndarray] = {}           # each profile's value on each piece, once
+    cos: dict[tuple[int, float], np.ndarray] = {}   # each (order, phase)'s integral once (loads of one PF share it)
+
+    def gain(c: Component) -> np.ndarray | float:
+        if c.gain is None:
+            return 1.0
+        if id(c.gain) not in at:
+            at[id(c.gain)] = c.gain.at(mid)
+        return at[id(c.gain)]
+
+    def integral(k: int, phase: float) -> np.ndarray:
+        if (k, phase) not in cos:
+            cos[k, phase] = _cos_integral(k, phase, omega, edges)
+        return cos[k, phase]
+
+    gains_b = [gain(cb) for cb in b]
     for ca in a:
-        ga = 1.0 if ca.gain is None else ca.gain.at(mid)
+        ga = gain(ca)
         for cb, gb in zip(b, gains_b):
             amp = 0.5 * ca.amplitude * cb.amplitude * ga * gb
-            total += amp * (_cos_integral(ca.order - cb.order, ca.phase_rad - cb.phase_rad, omega, lo, hi)
-                            + _cos_integral(ca.order + cb.order, ca.phase_rad + cb.phase_rad, omega, lo, hi))
+            total += amp * (integral(ca.order - cb.order, ca.phase_rad - cb.phase_rad)
+                            + integral(ca.order + cb.order, ca.phase_rad + cb.phase_rad))
     return total
+
+
+def _times(profiles: Sequence[Profile | None], t1: float, t2: float, *ends: float) -> np.ndarray:
+    """The sorted distinct breakpoints in (t1, t2) of ``profiles`` (each profile once), with ``ends``."""
+    once = {id(p): p for p in profiles if p is not None}
+    cuts = np.concatenate([np.asarray(ends, float), *(p.breakpoints(t1, t2) for p in once.values())])
+    return _distinct(cuts)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by a sort (the inputs here are long and mostly distinct)."""
+    v = np.sort(values)
+    return v[np.concatenate(([True], v[1:] != v[:-1]))] if v.size else v
 
 
 def product_integral(a: Signal, b: Signal, frequency_hz: float, t1: float, t2: float) -> float:
     """∫ a(t)·b(t) dt over [t1, t2], exactly (piecewise over the gains' breakpoints)."""
-    cuts = [c.gain.breakpoints(t1, t2) for c in a + b if c.gain is not None]
-    edges = np.unique(np.concatenate([np.array([t1, t2], float), *cuts]))
+    edges = _times([c.gain for c in a + b], t1, t2, t1, t2)
     return float(piece_integrals(a, b, frequency_hz, edges).sum())
 
 
@@ -466,8 +521,7 @@ class SyntheticSource:
 
     def breakpoints(self, t1_s: float, t2_s: float) -> np.ndarray:
         """Sorted times in (t1, t2) where some profile of the source may change [s]."""
-        cuts = [c.gain.breakpoints(t1_s, t2_s) for sig in self.volts + self.amps for c in sig if c.gain is not None]
-        return np.unique(np.concatenate(cuts)) if cuts else np.zeros(0)
+        return _times([c.gain for sig in self.volts + self.amps for c in sig], t1_s, t2_s)
 
     # ---------------------------------------------------------------- phasor path
     def cycles(self, duration_s: float, cycles_per_block: int = 1 << 16) -> Iterator[CycleBlock]:
@@ -499,17 +553,18 @@ class SyntheticSource:
         period = 1.0 / f
         total = int(math.floor(duration_s * f + 1e-9))
         near = np.floor(self.breakpoints(0.0, duration_s) * f).astype(np.int64)
-        alone = np.concatenate((near - 1, near, near + 1))
-        alone = alone[(alone >= 0) & (alone < total)]
-        pieces = [np.array([0, total]), alone, alone + 1, np.arange(0, total, int(cycles_per_block))]
-        edges = np.unique(np.concatenate(pieces))
+        edges = _run_edges(near, total, int(cycles_per_block))
         first, count = edges[:-1], np.diff(edges)
         cuts = np.union1d(np.arange(0, first.size, runs_per_block),
                           np.flatnonzero(np.diff(first // int(cycles_per_block))) + 1)
-        for lo, hi in zip(cuts.tolist(), [*cuts[1:].tolist(), first.size]):
-            rows = first[lo:hi]
-            block = self._block(rows * period, np.full(rows.size, period), np.full(rows.size, f), np.zeros(rows.size, bool))
-            yield CycleRuns(block, count[lo:hi].astype(np.int64))
+        bounds = [*cuts.tolist(), first.size]
+        for a, b in _passes(bounds, RUNS_PER_PASS):
+            rows = first[bounds[a]:bounds[b]]
+            values = self._values(rows * period, np.full(rows.size, period))
+            for lo, hi in zip(bounds[a:b], bounds[a + 1:b + 1]):
+                m = hi - lo
+                block = values.block(lo - bounds[a], hi - bounds[a], np.full(m, f), np.zeros(m, bool))
+                yield CycleRuns(block, count[lo:hi].astype(np.int64))
         rest = duration_s - total * period
         if rest > 1e-12 * max(duration_s, 1.0):
             yield CycleRuns(self._partial_cycle(total * period, rest), np.ones(1, np.int64))
@@ -527,16 +582,20 @@ class SyntheticSource:
         return replace(block, energy_wh=energy, power_w=energy * SECONDS_PER_HOUR / length_s)
 
     def _block(self, start: np.ndarray, duration: np.ndarray, freq: np.ndarray, partial: np.ndarray) -> CycleBlock:
+        return self._values(start, duration).block(0, start.size, freq, partial)
+
+    def _values(self, start: np.ndarray, duration: np.ndarray) -> "_CycleValues":
+        """The quantities of cycles starting at ``start`` [s], lasting ``duration`` [s]."""
         e = self.elements
-        mid = start + 0.5 * duration
+        gains = _Gains(start, duration)
         power = np.empty((e, start.size))
         vrms = np.empty((e, start.size))
         arms = np.empty((e, start.size))
         pairs = []                                  # the phasors, for the S12.1 quantities (meter/power.py)
         for j in range(e):
-            v_ph = _phasors(self.volts[j], mid, None)
-            i_mid = _phasors(self.amps[j], mid, None)
-            i_mean = _phasors(self.amps[j], start, duration)
+            v_ph = _phasors(self.volts[j], gains)
+            i_mid = _phasors(self.amps[j], gains)
+            i_mean = _phasors(self.amps[j], gains, mean=True)
             pairs.append((v_ph, i_mean))
             p = np.zeros(start.size)
             for h, vz in v_ph.items():
@@ -545,27 +604,98 @@ class SyntheticSource:
             power[j] = p
             vrms[j] = np.sqrt(sum(0.5 * np.abs(z) ** 2 for z in v_ph.values())) if v_ph else 0.0
             arms[j] = np.sqrt(sum(0.5 * np.abs(z) ** 2 for z in i_mid.values())) if i_mid else 0.0
+        return _CycleValues(start, duration, power, vrms, arms, pairs)
+
+
+@dataclass(frozen=True)
+class _CycleValues:
+    """The quantities of consecutive cycles, computed in one pass (every value is the
+    cycle's own, whatever the pass), cut into :class:`CycleBlock` s by :meth:`block`."""
+
+    start_s: np.ndarray
+    duration_s: np.ndarray
+    power_w: np.ndarray
+    volts_rms: np.ndarray
+    amps_rms: np.ndarray
+    pairs: list[tuple[dict[int, np.ndarray], dict[int, np.ndarray]]]   # per element (voltage, current) phasors
+
+    def block(self, lo: int, hi: int, frequency_hz: np.ndarray, partial: np.ndarray) -> CycleBlock:
+        """Cycles ``lo … hi-1`` of the pass, with their frequency and partial flags."""
+        def cut(x: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(x[..., lo:hi])
+
+        power, duration = cut(self.power_w), cut(self.duration_s)
+        pairs = [({h: z[lo:hi] for h, z in v.items()}, {h: z[lo:hi] for h, z in i.items()}) for v, i in self.pairs]
         return with_phasors(CycleBlock(
-            start_s=start, duration_s=duration, frequency_hz=freq, partial=partial,
+            start_s=cut(self.start_s), duration_s=duration, frequency_hz=frequency_hz, partial=partial,
             power_w=power, energy_wh=power * duration / SECONDS_PER_HOUR,
-            volts_rms=vrms, amps_rms=arms,
+            volts_rms=cut(self.volts_rms), amps_rms=cut(self.amps_rms),
         ), pairs)
 
 
-def _phasors(signal: Signal, t_s: np.ndarray, window_s: np.ndarray | None) -> dict[int, np.ndarray]:
-    """Per harmonic order, the peak phasor of ``signal`` at each time (gain at ``t_s``),
-    or with ``window_s`` the gain's mean over [t, t + window)."""
+def _passes(bounds: list[int], rows: int) -> Iterator[tuple[int, int]]:
+    """Consecutive blocks (``bounds``: their first rows, then the end) grouped into
+    passes of at most ``rows`` rows (a longer block alone): (first block, end block)."""
+    a = 0
+    while a < len(bounds) - 1:
+        b = a + 1
+        while b < len(bounds) - 1 and bounds[b + 1] - bounds[a] <= rows:
+            b += 1
+        yield a, b
+        a = b
+
+
+def _run_edges(near: np.ndarray, total: int, block: int) -> np.ndarray:
+    """Where runs of cycles start, and ``total``: the distinct cycle indices in
+    [0, total] among 0, every ``block``-th cycle, and ``k - 1 … k + 2`` for each ``k``
+    of the sorted ``near`` (cycles ``k - 1 … k + 1`` stand alone; a run starts after)."""
+    near = near[np.concatenate(([True], near[1:] != near[:-1]))] if near.size else near
+    alone = (near[:, None] + np.arange(-1, 3)).ravel()
+    alone = alone[(alone >= 0) & (alone <= total)]
+    if np.any(alone[1:] < alone[:-1]):                  # breakpoints closer than four cycles
+        alone = np.sort(alone)
+    starts = np.append(np.arange(0, total, block), total)
+    edges = np.insert(alone, np.searchsorted(alone, starts), starts)
+    return edges[np.concatenate(([True], edges[1:] != edges[:-1]))]
+
+
+class _Gains:
+    """Each profile's gain on cycles starting at ``start_s`` and lasting ``duration_s``:
+    :meth:`at` mid-cycle and :meth:`mean` over the cycle, each computed once per profile
+    (a load's fundamental and harmonics, and a 240 V load's current on both elements,
+    share one profile), the mean from the mid-cycle value (:meth:`Profile.window_mean`)."""
+
+    def __init__(self, start_s: np.ndarray, duration_s: np.ndarray) -> None:
+        self.start_s, self.duration_s = start_s, duration_s
+        self.mid_s = start_s + 0.5 * duration_s
+        self._at: dict[int, np.ndarray] = {}
+        self._mean: dict[int, np.ndarray] = {}
+
+    def at(self, profile: Profile) -> np.ndarray:
+        key = id(profile)
+        if key not in self._at:
+            self._at[key] = profile.at(self.mid_s)
+        return self._at[key]
+
+    def mean(self, profile: Profile) -> np.ndarray:
+        key = id(profile)
+        if key not in self._mean:
+            self._mean[key] = profile.window_mean(self.start_s, self.duration_s, self.at(profile))
+        return self._mean[key]
+
+
+def _phasors(signal: Signal, gains: _Gains, mean: bool = False) -> dict[int, np.ndarray]:
+    """Per harmonic order, the peak phasor of ``signal`` on each cycle of ``gains``, each
+    component's profile taken mid-cycle, or with ``mean`` its mean over the cycle."""
     out: dict[int, np.ndarray] = {}
     for c in signal:
         z = c.amplitude * complex(math.cos(c.phase_rad), math.sin(c.phase_rad))
         if c.gain is None:
             g = 1.0
-        elif window_s is None:
-            g = c.gain.at(t_s)
         else:
-            g = c.gain.window_mean(t_s, window_s)
+            g = gains.mean(c.gain) if mean else gains.at(c.gain)
         out[c.order] = out.get(c.order, 0j) + z * g
-    return {h: np.broadcast_to(np.asarray(z, complex), t_s.shape) for h, z in out.items()}
+    return {h: np.broadcast_to(np.asarray(z, complex), gains.mid_s.shape) for h, z in out.items()}
 
 
 # --------------------------------------------------------------------------- ideal wiring
