@@ -9,10 +9,14 @@ timestamps in any form).
 
 The rows are parsed by Apache Arrow's CSV reader (``pyarrow.csv.open_csv``, one thread,
 blocks of :data:`MAX_LINE_BYTES`), the sample columns converted straight to float64; the
-chunks are cut from its blocks, so memory stays flat. Opening counts the frames without
-parsing them: every data row holds ``width − 1`` delimiters, so a plain file's frame count
-is its delimiter count over ``width − 1`` (one vectorised pass over the bytes); a file with
-quotes, non-ASCII bytes or a single column is counted by the parser instead.
+chunks are cut from its blocks, so memory stays flat, and ``read()`` fills its output
+straight from them (one copy). Opening counts the frames without parsing them: every data
+row holds ``width − 1`` delimiters, so a plain file's frame count is its delimiter count
+over ``width − 1`` (one pass over the bytes, eight at a time, compiled); a file with
+quotes, non-ASCII bytes or a single column is counted by the parser instead. The count
+mostly waits for the disk, so it runs in a thread while the first blocks are parsed (at
+most :data:`AHEAD_BYTES` of them, kept for the first read; a file without quotes is parsed
+without looking for them).
 
 What a row may hold (S15.1): numbers as Python writes them (``1``, ``-2.5e-3``, ``.5``,
 quoted or padded with spaces); ``nan`` is a missing sample (NaN: the stream flags it as a
@@ -33,18 +37,22 @@ import codecs
 import csv
 import io
 import re
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from numba import njit
 
 from minimeter.sources.recordings._base import (MAX_CHANNELS, InvalidRecording, Reader, RecordingInfo, check_file,
                                                 check_rate, describe, guess_unit, reading)
 
 TIME_COLUMNS = ("t", "time", "time_s", "timestamp", "seconds")
 MAX_LINE_BYTES = 1 << 20            # S15.1: one line of a CSV recording [bytes] (the parser's block)
+AHEAD_BYTES = 16 << 20              # parsed while opening, at most [bytes of float64] (CsvReader._parse_ahead)
 _NAME_UNIT = re.compile(r"^(.*?)\s*[\[(]\s*([^\])]*?)\s*[\])]$")
 _LINE = re.compile(rb"([^\r\n]*)(?:\r\n|\r|\n|$)")    # a line, with the ends Arrow's parser splits on
 _CONVERSION = re.compile(r"column #(\d+): Row #(\d+): CSV conversion error to double: invalid value '(.*)'$", re.S)
@@ -77,6 +85,8 @@ class CsvReader(Reader):
             raise InvalidRecording(
                 f"{self.path}: delimiter {delimiter!r} — one ASCII character, not a quote or newline")
         self.delimiter = delimiter
+        self._ahead: _Ahead | None = None
+        self._plain: tuple = ()             # the file's stamp when counted free of quotes (() : not)
         with reading(self.path):
             self.info = self._describe(self._open(columns, sample_rate_hz, units))
 
@@ -168,20 +178,28 @@ class CsvReader(Reader):
         """(frames, first time, last time) of a plain file — ASCII, no quotes, two or more
         fields a row — without parsing it: the data's delimiters over ``width − 1``. None
         where that does not hold (the parser then scans the file). Rows that the parse later
-        finds malformed raise there; blank lines hold no delimiter and are not frames."""
+        finds malformed raise there; blank lines hold no delimiter and are not frames.
+
+        The count runs in a thread that mostly waits for the disk; meanwhile the first
+        blocks are parsed (:meth:`_parse_ahead`), so that reading a file not yet in memory
+        costs the disk's time once, not the disk's and then the parser's."""
         if self._width < 2:
             return None
-        delimiter = ord(self.delimiter)
-        buf = bytearray(MAX_LINE_BYTES)
-        view = np.frombuffer(buf, np.uint8)
-        total = 0
-        with open(self.path, "rb", buffering=0) as fh:
-            fh.seek(self._data_offset)
-            while size := fh.readinto(buf):
-                block = buf if size == len(buf) else buf[:size]
-                if not block.isascii() or block.find(b'"') >= 0:
-                    return None
-                total += int(np.count_nonzero(view[:size] == delimiter))
+        counted: list = []
+        worker = threading.Thread(target=lambda: counted.append(_attempt(self._count_delimiters)),
+                                  name="minimeter-csv-count", daemon=True)
+        worker.start()
+        try:
+            ahead = self._parse_ahead(worker)
+        finally:
+            worker.join()
+        total, error = counted[0]
+        if error is not None:
+            raise error
+        if total is None:
+            return None
+        self._ahead = ahead
+        self._plain = ahead.stamp if ahead else _stamp(self.path)
         frames, rest = divmod(total, self._width - 1)
         if rest:
             return None
@@ -194,6 +212,42 @@ class CsvReader(Reader):
             return frames, self._time_of(first), self._time_of(last)
         except (ValueError, IndexError):
             return None                                 # the scan names the line
+
+    def _count_delimiters(self) -> int | None:
+        """The delimiters after the header (None: a byte that is not ASCII, or a quote)."""
+        words = np.empty(MAX_LINE_BYTES // 8, np.uint64)     # the bytes read, eight to a word
+        raw = words.view(np.uint8)
+        total = 0
+        with open(self.path, "rb", buffering=0) as fh:
+            fh.seek(self._data_offset)
+            while size := fh.readinto(raw):
+                used = -(-size // 8)
+                raw[size:used * 8] = ord("\n")                 # the last word's tail: never a delimiter
+                delimiters, plain = _count_plain(words[:used], ord(self.delimiter))
+                if not plain:
+                    return None
+                total += delimiters
+        return total
+
+    def _parse_ahead(self, worker: threading.Thread) -> _Ahead | None:
+        """The sample columns' first blocks, parsed while ``worker`` runs (at most
+        :data:`AHEAD_BYTES` of them), and the parser to go on with. Parsed as if free of
+        quotes: kept only if the count finds none. An error met is kept for the read that
+        reaches it (opening raises nothing the parse finds)."""
+        if self._data_offset >= self.path.stat().st_size:
+            return None
+        ahead = _Ahead(stamp=_stamp(self.path), opened=True)
+        try:
+            ahead.parser = self._parser(self._cols, ahead.bad_rows, quotes=False)   # (parses a block at once)
+            while worker.is_alive() and ahead.nbytes < AHEAD_BYTES:
+                batch = ahead.parser.read_next_batch()
+                ahead.batches.append(batch)
+                ahead.nbytes += batch.nbytes
+        except StopIteration:
+            ahead.parser = None                         # the whole file parsed
+        except Exception as exc:                         # noqa: BLE001 - raised again where the read reaches it
+            ahead.parser, ahead.error = None, exc
+        return ahead
 
     def _last_data_line(self) -> str | None:
         """The last line that is not blank (None: none within a line's bound)."""
@@ -246,9 +300,13 @@ class CsvReader(Reader):
             raise InvalidRecording(f"{self.path}: not UTF-8 text (cut in a character at the end)") from None
 
     # ------------------------------------------------------------------ parsing
-    def _parser(self, include: list[int], bad_rows: list) -> pacsv.CSVStreamingReader:
+    def _parser(self, include: list[int], bad_rows: list, quotes: bool | None = None) -> pacsv.CSVStreamingReader:
         """Arrow's streaming reader of the columns ``include``; a row with the wrong number
-        of fields is noted in ``bad_rows`` as (row number, fields)."""
+        of fields is noted in ``bad_rows`` as (row number, fields). Quotes are looked for
+        unless the file holds none (``quotes`` False, or None and the file is as counted
+        free of them: the parser's faster path)."""
+        if quotes is None:
+            quotes = self._plain != _stamp(self.path)
         names = [f"c{k}" for k in range(self._width)]
 
         def on_bad_row(row) -> str:
@@ -261,7 +319,8 @@ class CsvReader(Reader):
             self.path,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=MAX_LINE_BYTES, column_names=names,
                                            skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_bad_row),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_bad_row,
+                                             quote_char='"' if quotes else False),
             convert_options=pacsv.ConvertOptions(column_types={names[k]: pa.float64() for k in include},
                                                  include_columns=[names[k] for k in include], null_values=[],
                                                  quoted_strings_can_be_null=False))
@@ -269,18 +328,22 @@ class CsvReader(Reader):
     def _parsed_blocks(self, include: list[int]) -> Iterator[list[np.ndarray]]:
         """The columns ``include`` of the data rows, one parser block at a time (a float64
         array per column, shared with the parser's buffers); a row that is not numbers
-        raises the located error."""
+        raises the located error. The blocks parsed while opening are taken first, once,
+        if the file is unchanged since."""
         if self._data_offset >= self.path.stat().st_size:
             return
-        frames, bad_rows = 0, []
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or include != self._cols or ahead.stamp != _stamp(self.path):
+            ahead = _Ahead()
+        frames = 0
         try:
-            for batch in self._parser(include, bad_rows):     # (open_csv parses its first block at once)
+            for batch in ahead.remaining(lambda: self._parser(include, ahead.bad_rows)):
                 columns = [column.to_numpy(zero_copy_only=False) for column in batch.columns]
                 self._check_finite(columns, include, frames)
                 frames += batch.num_rows
                 yield columns
         except pa.ArrowException as exc:
-            raise self._located(exc, bad_rows, frames) from None
+            raise self._located(exc, ahead.bad_rows, frames) from None
 
     def _check_finite(self, columns: list[np.ndarray], include: list[int], frames_before: int) -> None:
         with np.errstate(over="ignore", invalid="ignore"):      # a sum of large finite values may overflow
@@ -368,6 +431,82 @@ class CsvReader(Reader):
         if done + filled != total:
             raise InvalidRecording(f"{self.path}: holds {done + filled:,} frames, {total:,} when it was opened")
 
+    def read(self) -> tuple[np.ndarray, RecordingInfo]:
+        """The whole recording: (frames shaped (channels, n), metadata) — one chunk the
+        length of the file, the parser's blocks copied straight into it: one full copy."""
+        with reading(self.path):
+            whole = list(self._chunks(max(self.info.frame_count, 1)))   # (the generator run to its end checks)
+        frames = whole[0] if whole else np.empty((self.info.channels, 0))
+        if self._si_factor is not None:
+            frames *= self._si_factor
+        return frames, self.info
+
+
+@dataclass
+class _Ahead:
+    """Blocks parsed while the file was opened (:meth:`CsvReader._parse_ahead`), and how
+    to go on: the parser (None once done), or the error it met. Fresh: nothing opened."""
+
+    stamp: tuple = ()                    # the file's (inode, size, mtime) when opened
+    opened: bool = False
+    batches: list = field(default_factory=list)
+    nbytes: int = 0                      # the batches' size [bytes]
+    bad_rows: list = field(default_factory=list)
+    parser: pacsv.CSVStreamingReader | None = None
+    error: BaseException | None = None
+
+    def remaining(self, start: Callable[[], pacsv.CSVStreamingReader]) -> Iterator[pa.RecordBatch]:
+        """The batches parsed ahead, then the rest of the file (``start`` opens the parser
+        when none was)."""
+        while self.batches:
+            yield self.batches.pop(0)                   # (let go of each as it is read)
+        if self.error is not None:
+            raise self.error
+        parser = self.parser if self.opened else start()
+        if parser is not None:
+            yield from parser
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _attempt(fn: Callable[[], object]) -> tuple[object, BaseException | None]:
+    """(fn(), None), or (None, the exception it raised): a thread's result for the caller."""
+    try:
+        return fn(), None
+    except BaseException as exc:                         # noqa: BLE001 - raised again by the caller
+        return None, exc
+
+
+_ONES = np.uint64(0x0101010101010101)     # one in every byte of a word
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGH = np.uint64(0x8080808080808080)
+
+
+@njit(cache=True, nogil=True)
+def _zero_bytes(x: np.uint64) -> np.uint64:
+    """The high bit of each byte of ``x`` that is zero, exactly: no carry crosses a byte,
+    as ``(x & 0x7f…) + 0x7f…`` stays within each."""
+    return ~(((x & _LOW7) + _LOW7) | x | _LOW7)
+
+
+@njit(cache=True, nogil=True)
+def _count_plain(words: np.ndarray, delimiter: int) -> tuple[int, bool]:
+    """(the bytes equal to ``delimiter``, whether every byte is ASCII and none a quote) of
+    the bytes held eight to a uint64 word: one pass, a word at a time (a byte equal to b
+    is a zero byte of ``word ^ (b · 0x0101…)``)."""
+    wanted = _ONES * np.uint64(delimiter)
+    quotes = _ONES * np.uint64(ord('"'))
+    count = np.uint64(0)
+    odd = np.uint64(0)
+    for k in range(words.size):
+        word = words[k]
+        hits = _zero_bytes(word ^ wanted)
+        odd |= (word & _HIGH) | _zero_bytes(word ^ quotes)
+        count += ((hits >> np.uint64(7)) * _ONES) >> np.uint64(56)      # the hits summed in the top byte
+    return int(count), odd == 0
 
 def _line_end(data: bytes) -> int | None:
     """The index of the first line end (LF or CR) in ``data``, None without one."""
