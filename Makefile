@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/minimeter run
 
 test: $(STAMP)
-	@test -x /usr/bin/chromium || sh scripts/install-chromium.sh
+	@sh scripts/install-test-services.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -19,19 +19,29 @@ With ``--serve N`` it measures the live fleet instead (issue 13: 1,000 meters at
 within 50 % of one core): ``minimeter fleet serve``'s FleetServer with N meters, each
 persisted in its own store, on Modbus (every unit id) and the web index, at speed 1, for
 ``--seconds`` of wall time after start-up; prints the process's CPU time over that wall
-time (% of one core) and the latest a meter's wake came.
+time (% of one core: the run ends by committing every meter, as a stop does) and the
+latest a meter's wake came. ``--mqtt mosquitto`` publishes every meter to a Mosquitto
+broker this script starts on a free loopback port (Debian's: ``sh
+scripts/install-test-services.sh``) and stops, and prints the broker's own CPU; ``--mqtt URL``
+to a broker of your own.
 
 Usage: python benchmarks/fleet_scaling.py [--meters 8] [--period 365d] [--partition 1] [--kwh-only]
-       python benchmarks/fleet_scaling.py --serve 1000 [--seconds 60] [--mqtt mqtt://127.0.0.1:1883/minimeter]
+       python benchmarks/fleet_scaling.py --serve 1000 [--seconds 60] [--mqtt mosquitto | --mqtt mqtt://HOST:PORT/BASE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
+import shutil
+import socket
+import subprocess
 import tempfile
 import time
+from pathlib import Path
+from typing import Iterator
 
 from minimeter.fleet.cluster import dask_client
 from minimeter.fleet.meter_run import run_partition
@@ -82,7 +92,52 @@ def on_cluster(fleet, workers: int, partition: int) -> tuple[float, float, list[
     return wall, started, memory
 
 
+MOSQUITTO = "/usr/sbin/mosquitto"          # Debian's (scripts/install-test-services.sh)
+
+
+@contextlib.contextmanager
+def mosquitto(workdir: str | Path) -> Iterator[str]:
+    """A Mosquitto broker of this process's own on a free loopback port (anonymous, no
+    persistence, queues deep enough for a thousand devices' retained configs), its
+    configuration and log in ``workdir``; yields its URL, stops it on exit."""
+    exe = shutil.which("mosquitto") or MOSQUITTO
+    port = _free_port()
+    conf, log = Path(workdir) / "mosquitto.conf", Path(workdir) / "mosquitto.log"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    "max_queued_messages 1000000\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+    with open(log, "wb") as err:
+        broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 10.0
+        while not _listening(port):
+            if broker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{port}: {log.read_text().strip()}")
+            time.sleep(0.02)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def serve(meters: int, seconds: float, mqtt_url: str | None) -> None:
+    """The live fleet's CPU (see the module's docstring); ``mqtt_url`` 'mosquitto': a broker of its own."""
+    if mqtt_url == "mosquitto":
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with tempfile.TemporaryDirectory() as workdir, mosquitto(workdir) as url:
+            serve(meters, seconds, f"{url}/minimeter")
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        broker_cpu = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
+        print(f"(the broker, in its own process: {broker_cpu:.2f} s CPU over its whole life, start and stop included)")
+        return
     import threading
 
     from minimeter.fleet.serve import FleetServer, ServeOptions
@@ -97,6 +152,7 @@ def serve(meters: int, seconds: float, mqtt_url: str | None) -> None:
               f"{time.perf_counter() - t0:.1f} s")
         try:
             server.run(threading.Event(), seconds=server.options.tick_s)     # every meter's first wake (kernels compiled)
+            server.max_lag_s = 0.0
             usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             server.run(threading.Event(), seconds=seconds)
             usage1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
@@ -113,8 +169,6 @@ def _load() -> str:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -129,7 +183,8 @@ def main() -> None:
                         help="meters without the S12.2 quantities (fleet key quantities = false)")
     parser.add_argument("--serve", type=int, default=0, metavar="N", help="measure N live meters instead")
     parser.add_argument("--seconds", type=float, default=60.0, help="(--serve) wall seconds measured")
-    parser.add_argument("--mqtt", default=None, metavar="URL", help="(--serve) publish to this broker too")
+    parser.add_argument("--mqtt", default=None, metavar="URL",
+                        help="(--serve) publish to this broker too; 'mosquitto': to one this script starts")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.seconds, args.mqtt)

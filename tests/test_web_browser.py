@@ -35,7 +35,7 @@ HALF_PERIOD_S = 90.0        # 5 Wh at 200 W = 0.025 h = 90 s (SPEC S7.2)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 if not os.path.exists(CHROMIUM):
-    _why = f"{CHROMIUM} missing — `sh scripts/install-chromium.sh` (make test runs it)"
+    _why = f"{CHROMIUM} missing — `sh scripts/install-test-services.sh` (make test runs it)"
     if os.environ.get("CI"):
         pytest.fail(_why, pytrace=False)      # in CI a missing browser is a broken set-up, not a skip
     pytest.skip(_why, allow_module_level=True)

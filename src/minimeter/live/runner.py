@@ -239,12 +239,19 @@ class LiveMeter:
     store : where the meter lives: it is restored from the store, and the store is its
         first sink (it commits every snapshot). None runs without persistence.
     speed : simulated seconds per wall second; 0 runs as fast as the machine can
+    commit_every_s : the longest wall time between two commit points [s] besides the
+        Kh = 10 edges (:data:`COMMIT_EVERY_S`; a live fleet stretches it, its energy
+        guarantee being the edges': see :mod:`minimeter.fleet.serve`)
     """
 
-    def __init__(self, installation: Any, *, store: Store | None = None, speed: float = 3600.0) -> None:
+    def __init__(self, installation: Any, *, store: Store | None = None, speed: float = 3600.0,
+                 commit_every_s: float = COMMIT_EVERY_S) -> None:
         if not (speed >= 0 and math.isfinite(speed)):
             raise MinimeterError(f"speed must be a finite number ≥ 0 (0: as fast as possible), got {speed!r}")
+        if not (commit_every_s > 0 and math.isfinite(commit_every_s)):
+            raise MinimeterError(f"commit_every_s must be a finite number of seconds > 0, got {commit_every_s!r}")
         self.speed = float(speed)
+        self.commit_every_s = float(commit_every_s)
         self.spec = installation.spec
         self._installation = installation
         self._pending: Any = None
@@ -330,6 +337,15 @@ class LiveMeter:
             for sink in self._sinks:
                 sink.update(snap)
         return snap
+
+    def commit_due(self) -> bool:
+        """Whether a snapshot made now is a commit point by the clock: ``commit_every_s``
+        of wall time since the last one."""
+        return time.monotonic() - self._last_commit_wall >= self.commit_every_s
+
+    def events_waiting(self) -> bool:
+        """Whether events were raised or cleared since the last snapshot."""
+        return bool(self._tally.new_events)
 
     def _snapshot(self, commit_point: bool) -> Snapshot:
         t = self._tally
@@ -443,13 +459,13 @@ class LiveMeter:
                 if self.speed > 0:
                     self.advance_to(self._sim_now(), stop)
                     with self._lock:
-                        self.publish(commit_point=time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S)
+                        self.publish(commit_point=self.commit_due())
                         wake_s = self._next_wake_s(publish_every_s)
                     stop.wait(max(0.0, wall0 + (min(wake_s, end_s) - sim0) / self.speed - time.monotonic()))
                     continue
                 self.advance_to(min(self.time_s + MAX_CYCLES_PER_BLOCK / self.frequency_hz, end_s), stop)
                 if time.monotonic() - self._last_push_wall >= publish_every_s:
-                    self.publish(commit_point=time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S)
+                    self.publish(commit_point=self.commit_due())
         finally:
             self._sim_now = None
             self._running = False
@@ -542,7 +558,7 @@ class LiveMeter:
         """Feed ``block`` (from line cycle ``first``) through
         :func:`minimeter.drive.feed_cycles` in pieces, publishing (committing) after each
         piece that ends at a change of the Kh = 10 output and at least every
-        :data:`COMMIT_EVERY_S`. The meter, the clock and the tally change together, under
+        ``commit_every_s``. The meter, the clock and the tally change together, under
         the lock, one piece at a time (controls and readers wait for one piece at most);
         if another thread fed the meter meanwhile (a control), the rest of the block is
         left for the caller to recompute; ``stop`` is honoured between pieces."""
@@ -564,7 +580,7 @@ class LiveMeter:
                 first = self._cycle
                 if cut:
                     self._last_cut_cycle = self._cycle
-                if cut or time.monotonic() - self._last_commit_wall >= COMMIT_EVERY_S:
+                if cut or self.commit_due():
                     self.publish()
             if stop is not None and stop.is_set():
                 self._edge_unstored = True
