@@ -9,7 +9,9 @@ each meter on the phasor path and diagnosed, exactly as `minimeter fleet run` do
 Parquet writing included for the clusters). Prints meter-years per second (simulated
 meter-time / wall time), the ratios 2 workers : 1 worker and 1 worker : in-process, the
 peak resident memory of each worker (and of this process for the baseline), and the
-projected wall time of 10,000 meter-years at the 2-worker rate.
+projected wall time of 10,000 meter-years at the 2-worker rate. Each kind is run
+``--repeats`` times (on one cluster, after its start-up): min and median wall time, the
+rates from the min.
 
 Each run starts after its cluster is up and every worker has run one short meter (imports,
 the compiled kernel loaded; that start-up is not in the rate, it is printed). The
@@ -25,7 +27,7 @@ broker this script starts on a free loopback port (Debian's: ``sh
 scripts/install-test-services.sh``) and stops, and prints the broker's own CPU; ``--mqtt URL``
 to a broker of your own.
 
-Usage: python benchmarks/fleet_scaling.py [--meters 8] [--period 365d] [--partition 1] [--kwh-only]
+Usage: python benchmarks/fleet_scaling.py [--meters 16] [--repeats 3] [--period 365d] [--partition 1] [--kwh-only]
        python benchmarks/fleet_scaling.py --serve 1000 [--seconds 60] [--mqtt mosquitto | --mqtt mqtt://HOST:PORT/BASE]
 """
 
@@ -37,6 +39,7 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -72,24 +75,33 @@ def _warm() -> None:
     run_partition(tiny, [0])
 
 
-def in_process(fleet) -> float:
+def in_process(fleet, repeats: int) -> list[float]:
+    """Wall times [s] of ``repeats`` runs of the fleet in this process."""
     _warm()
-    t0 = time.perf_counter()
-    run_partition(fleet, list(range(fleet.meters)))
-    return time.perf_counter() - t0
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run_partition(fleet, list(range(fleet.meters)))
+        walls.append(time.perf_counter() - t0)
+    return walls
 
 
-def on_cluster(fleet, workers: int, partition: int) -> tuple[float, float, list[float]]:
-    """(wall [s], start-up [s], peak RSS per worker [MB])."""
+def on_cluster(fleet, workers: int, partition: int, repeats: int) -> tuple[list[float], float, list[float], float]:
+    """(wall of each of ``repeats`` runs on one cluster [s], start-up [s], peak RSS per worker [MB],
+    the least CPU this process — the client and the scheduler — took in a run [s])."""
     t0 = time.perf_counter()
-    with dask_client(workers=workers) as client, tempfile.TemporaryDirectory() as out:
+    with dask_client(workers=workers) as client:
         client.run(_warm)                            # workers up, imports and kernel loaded
         started = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        run_fleet(fleet, out, client, partition_meters=partition)
-        wall = time.perf_counter() - t1
+        walls, client_cpu = [], []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as out:
+                t1, cpu1 = time.perf_counter(), time.process_time()
+                run_fleet(fleet, out, client, partition_meters=partition)
+                walls.append(time.perf_counter() - t1)
+                client_cpu.append(time.process_time() - cpu1)
         memory = sorted(client.run(_peak_rss_mb).values())
-    return wall, started, memory
+    return walls, started, memory, min(client_cpu)
 
 
 MOSQUITTO = "/usr/sbin/mosquitto"          # Debian's (scripts/install-test-services.sh)
@@ -176,7 +188,8 @@ def _free_port() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--meters", type=int, default=8)
+    parser.add_argument("--meters", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each kind (min and median printed)")
     parser.add_argument("--period", default="365d")
     parser.add_argument("--partition", type=int, default=1, help="meters per Dask task")
     parser.add_argument("--kwh-only", action="store_true",
@@ -194,14 +207,17 @@ def main() -> None:
     meter_years = fleet.meters * fleet.period_s / YEAR_S
     print(f"{fleet.meters} household meters × {fleet.period_s / 86400:g} d = {meter_years:.5f} meter-years per run"
           f"{' (kWh registers only)' if args.kwh_only else ' (with the S12.2 registers)'}")
-    base = in_process(fleet)
-    rates = {"in-process": meter_years / base}
-    print(f"in-process      {base:8.2f} s  {rates['in-process']:.5f} meter-years/s  peak RSS {_peak_rss_mb():.0f} MB")
+    print(f"wall s min / median of {args.repeats}; rates from the min")
+    walls = in_process(fleet, args.repeats)
+    rates = {"in-process": meter_years / min(walls)}
+    print(f"in-process      {min(walls):6.2f} / {statistics.median(walls):6.2f} s  {rates['in-process']:.5f} "
+          f"meter-years/s  peak RSS {_peak_rss_mb():.0f} MB")
     for workers in (1, 2):
-        wall, started, memory = on_cluster(fleet, workers, args.partition)
-        rates[workers] = meter_years / wall
-        print(f"{workers} worker(s)     {wall:8.2f} s  {rates[workers]:.5f} meter-years/s  (cluster start-up "
-              f"{started:.1f} s)  peak RSS per worker {', '.join(f'{m:.0f}' for m in memory)} MB")
+        walls, started, memory, client_cpu = on_cluster(fleet, workers, args.partition, args.repeats)
+        rates[workers] = meter_years / min(walls)
+        print(f"{workers} worker(s)     {min(walls):6.2f} / {statistics.median(walls):6.2f} s  {rates[workers]:.5f} "
+              f"meter-years/s  (cluster start-up {started:.1f} s)  peak RSS per worker "
+              f"{', '.join(f'{m:.0f}' for m in memory)} MB; client and scheduler {client_cpu:.2f} s CPU")
     print(f"ratio 2 workers : 1 worker     {rates[2] / rates[1]:.2f}")
     print(f"ratio 1 worker : in-process    {rates[1] / rates['in-process']:.2f}")
     print(f"10,000 meter-years at the 2-worker rate: {10_000 / rates[2] / 3600:.2f} h; {_load()}")

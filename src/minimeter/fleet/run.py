@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from minimeter.errors import MinimeterError
 from minimeter.formats.fleet import Fleet
@@ -51,8 +50,9 @@ def _prepare(out: Path) -> None:
 
 
 def write_partition(out: Path, part: PartitionResult) -> None:
-    for name, table in part.tables.items():
-        pq.write_table(table, out / name / f"part-{part.first:07d}.parquet")
+    """Write a partition's Parquet files (encoded by the worker) under ``out``."""
+    for name, data in part.parquet.items():
+        (out / name / f"part-{part.first:07d}.parquet").write_bytes(data)
 
 
 def run_fleet(fleet: Fleet, out: str | Path, client, *, partition_meters: int = DEFAULT_PARTITION_METERS,
@@ -64,7 +64,7 @@ def run_fleet(fleet: Fleet, out: str | Path, client, *, partition_meters: int = 
     out = Path(out)
     chunks = partitions(fleet.meters, partition_meters)
     _prepare(out)
-    shared = client.scatter(fleet, broadcast=True)
+    shared = client.scatter(fleet, broadcast=True, hash=False)    # a key of its own: an earlier run's release cannot take it
     futures = [client.submit(run_partition, shared, chunk, pure=False) for chunk in chunks]
     for future in as_completed(futures):
         part = future.result()
