@@ -28,7 +28,8 @@ from minimeter.meter.catalog import MeterSpec, meter_spec
 from minimeter.errors import InvalidOption, InvalidSamples, MinimeterError
 from minimeter.meter import _kernels
 from minimeter.meter import _judge as _compiled    # (core has a function _judge of its own)
-from minimeter.meter.metrology import SECONDS_PER_HOUR, ChannelPeaks, CycleBlock, CycleRuns, LineCycleState, measure_chunk
+from minimeter.meter.metrology import (SECONDS_PER_HOUR, ChannelPeaks, CycleBlock, CycleRuns, LineCycleState, made,
+                                      measure_chunk)
 from minimeter.meter.outputs import Records, Transition, half_quanta, output_edges, output_state
 from minimeter.meter.register import MAX_CYCLE_WH, QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
 from minimeter.meter.snapshot import EventKind, InvalidSnapshot, MeterSnapshot
@@ -475,6 +476,7 @@ class Meter:
         self._outputs: dict[str, int] = {str(kh): kh for kh in spec.outputs_wh}
         if spec.counter_kh_wh:
             self._outputs["counter"] = spec.counter_kh_wh
+        self._output_labels = tuple(self._outputs)                      # the transitions' output names
         self._output_on = {name: False for name in self._outputs}       # physical state
         self._halves = tuple(half_quanta(kh) for kh in self._outputs.values())    # each output's Kh/2 [quanta]
         self._halves_quanta = np.array(self._halves, np.int64)
@@ -562,7 +564,7 @@ class Meter:
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(self._outputs)
+        return self._output_labels
 
     def output_on(self, output: str) -> bool:
         """Whether an output is closed now."""
@@ -765,11 +767,12 @@ class Meter:
             v, a = np.asarray(v, float), np.asarray(a, float)
             names = ("calibrated volts", "calibrated amps")
         # measure_chunk is pure: the samples are judged on the peaks its one pass finds,
-        # before anything is committed (a scan of the samples only to name a bad one).
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # zero-width cycles: see _zero_width_defined
-            block, new_state, peaks = measure_chunk(
-                v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz, peaks=True
-            )
+        # before anything is committed (a scan of the samples only to name a bad one). Its
+        # arithmetic is compiled (NumPy's error model: a zero-width cycle's 0/0 is NaN, no
+        # warning; see _zero_width_defined).
+        block, new_state, peaks = measure_chunk(
+            v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz, peaks=True
+        )
         if not all(p <= self.input_ceiling_v for p in peaks.volts.tolist()):     # NaN fails too
             _check_samples(names[0], v, self.input_ceiling_v, "V")
         if not all(p <= self.input_ceiling_a for p in peaks.amps.tolist()):
@@ -1047,8 +1050,10 @@ class Meter:
         its events in time order, with the LEDs and register after it."""
         if len(events) > 1:
             events.sort(key=lambda ev: ev.time_s)
-        return Update(cycles, _records(Transition, transitions, (tuple(self._outputs), None, None, _CAUSES)),
-                      _records(LedChange, led_changes, (_LEDS, None, None)), self._leds, tuple(events), self.watt_hours)
+        return made(Update, cycles=cycles,
+                    transitions=_records(Transition, transitions, (self._output_labels, None, None, _CAUSES)),
+                    led_changes=_records(LedChange, led_changes, (_LEDS, None, None)), leds=self._leds,
+                    events=tuple(events), watt_hours=self.watt_hours, quantities=None)
 
     def _general(self, block: CycleBlock, done: int, final: bool, repeats: np.ndarray | None,
                  transitions: list, led_changes: list, events: list, common: int | None = None) -> None:
@@ -1364,9 +1369,8 @@ def _records(kind: type, parts: list[tuple[np.ndarray, ...]], labels: tuple) -> 
     """The columns of each step, joined, as a :class:`~minimeter.meter.outputs.Records` of ``kind``."""
     if not parts:
         return _no_records(kind, labels)
-    columns = tuple((column[0] if len(column) == 1 else np.concatenate(column), label)
-                    for column, label in zip(zip(*parts), labels))
-    return Records(kind, columns)
+    return Records(kind, tuple([(column[0] if len(column) == 1 else np.concatenate(column), label)
+                                for column, label in zip(zip(*parts), labels)]))
 
 
 @functools.lru_cache(maxsize=64)

@@ -256,7 +256,7 @@ def measure_chunk(
         float(state.last_reference), bool(state.armed), bool(state.last_low), float(hysteresis_v), max_cycle,
         bool(final), float(fs), *_work_arrays(e, n, max_cycle),
     )
-    block = _made(CycleBlock, start_s=table[0], duration_s=table[1], frequency_hz=table[2], partial=partial,
+    block = made(CycleBlock, start_s=table[0], duration_s=table[1], frequency_hz=table[2], partial=partial,
                   power_w=table[3:3 + e], energy_wh=table[3 + e:3 + 2 * e], volts_rms=table[3 + 2 * e:3 + 3 * e],
                   amps_rms=table[3 + 3 * e:])
 
@@ -268,7 +268,7 @@ def measure_chunk(
     else:
         tail_v = np.concatenate((tail_v, volts), axis=1)
         tail_a = np.concatenate((tail_a, amps), axis=1)
-    new_state = _made(
+    new_state = made(
         LineCycleState,
         elements=e,
         sample_rate_hz=fs,
@@ -284,13 +284,13 @@ def measure_chunk(
     )
     if not peaks:
         return block, new_state
-    return block, new_state, ChannelPeaks(volts=peak[:e], amps=peak[e:])
+    return block, new_state, made(ChannelPeaks, volts=peak[:e], amps=peak[e:])
 
 
 _NO_REFERENCE = np.zeros(0)
 
 
-def _made(cls: type, **fields):
+def made(cls: type, **fields):
     """An instance of the frozen dataclass ``cls`` (no ``__post_init__``, no slots) with
     every one of its ``fields`` given, made as its generated ``__init__`` would but in one
     dict update: that ``__init__`` sets each field through ``object.__setattr__``, ~0.1 µs
