@@ -56,7 +56,8 @@ def steady_cycles(partial, start_s, duration, frequency, power, energy, volts, a
     judged, forward quanta, reverse quanta, each output's last state (-1: none)…, its
     closures…]; float [the smoothing after the cycles (e), the last cycle's Vrms, Irms, P
     (3e)]; the transitions' (output index, state, time) rows (3, n); where among them the
-    load LED changes. All but ``start`` meaningless where not ``judged``."""
+    load LED changes. All but ``start`` meaningless where not ``judged``. (Long for its
+    documentation.)"""
     e = power.shape[0]
     outputs = halves.shape[0]
     ints = np.zeros(4 + 2 * outputs, np.int64)

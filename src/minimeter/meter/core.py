@@ -450,6 +450,7 @@ class Meter:
         calibration: Any = None,
         quantities: bool = False,
     ) -> None:
+        # (Long: each option's check and the state the meter starts from, once; see the class.)
         if not isinstance(spec, MeterSpec):
             raise InvalidOption(f"a Meter takes a MeterSpec (minimeter.meter.catalog.meter_spec), not a {type(spec).__name__}")
         self.spec = spec
