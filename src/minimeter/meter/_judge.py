@@ -52,18 +52,20 @@ def steady_cycles(partial, start_s, duration, frequency, power, energy, volts, a
     and ``load`` as there). The register modulo that multiple stands for the register: it
     gives each output's remainder past its last multiple of Kh/2 and that multiple's parity.
 
-    Returns four arrays (few: each returned array costs a microsecond): int64 [start,
-    judged, forward quanta, reverse quanta, each output's last state (-1: none)…, its
-    closures…]; float [the smoothing after the cycles (e), the last cycle's Vrms, Irms, P
-    (3e)]; the transitions' (output index, state, time) rows (3, n); where among them the
-    load LED changes. All but ``start`` meaningless where not ``judged``. (Long for its
-    documentation.)"""
+    Returns int64 [start, judged, forward quanta, reverse quanta, each output's last
+    state (-1: none)…, its closures…]; float [the smoothing after the cycles (e), the last
+    cycle's Vrms, Irms, P (3e), the end of the last cycle [s]]; the transitions as the
+    meter records them — columns (output index, state, time, cause 0: energy) — and the
+    load LED's changes among them (LED index 1, state, time): what the meter keeps as it
+    is, so nothing is left to convert in Python. All but ``start`` meaningless where not
+    ``judged``. (Long for its documentation.)"""
     e = power.shape[0]
     outputs = halves.shape[0]
     ints = np.zeros(4 + 2 * outputs, np.int64)
-    floats = np.zeros(4 * e)
-    edges = np.zeros((3, 0))
-    flips = np.zeros(0, np.int64)
+    floats = np.zeros(4 * e + 1)
+    none = np.zeros(0, np.int64)
+    moves = (none, np.zeros(0, np.bool_), np.zeros(0), none)
+    lights = (none, moves[1], moves[2])
     forward = np.zeros(max(hi - lo, 0), np.int64)
     judge = judge and e <= 2 and hi > lo
     state = floats[:e]
@@ -74,12 +76,13 @@ def steady_cycles(partial, start_s, duration, frequency, power, energy, volts, a
                       forward, ints)
     ints[0] = start
     if start > lo or not judge:
-        return ints, floats, edges, flips
+        return ints, floats, moves, lights
     ints[1] = 1
     for j in range(e):
         floats[e + j] = volts[j, hi - 1]
         floats[2 * e + j] = amps[j, hi - 1]
         floats[3 * e + j] = power[j, hi - 1]
+    floats[4 * e] = start_s[hi - 1] + duration[hi - 1]
     levels = np.empty((3, outputs), np.int64)
     reached = np.empty(outputs, np.int64)
     for o in range(outputs):
@@ -89,15 +92,13 @@ def steady_cycles(partial, start_s, duration, frequency, power, energy, volts, a
         reached[o] = (levels[1, o] + ints[2]) // halves[o]
     if reached.any():
         codes, states, times = energy_edges(forward, start_s[lo:hi], duration[lo:hi], levels, reached)
-        last_on, closures, flips = tally_edges(codes, states, np.zeros(codes.shape[0], np.int64), outputs,
-                                               load_code, load)
+        causes = np.zeros(codes.shape[0], np.int64)
+        last_on, closures, flips = tally_edges(codes, states, causes, outputs, load_code, load)
         ints[4:4 + outputs] = last_on
         ints[4 + outputs:] = closures
-        edges = np.empty((3, codes.shape[0]))
-        edges[0] = codes
-        edges[1] = states
-        edges[2] = times
-    return ints, floats, edges, flips
+        moves = (codes, states, times, causes)
+        lights = (np.ones(flips.shape[0], np.int64), states[flips], times[flips])
+    return ints, floats, moves, lights
 
 
 @njit(cache=True, nogil=True)
@@ -118,6 +119,11 @@ def _one_pass(lo, hi, partial, duration, frequency, power, energy, volts, amps, 
     alpha = limits[ALPHA]
     settled = limits[SETTLED_A]
     at_twice = 2 * detect
+    # every limit in a local: the loop stores to ``forward``, which the compiler cannot
+    # tell apart from ``limits``, so it would load each limit again every cycle
+    f_lo, f_hi, high_v, max_a = limits[F_LO], limits[F_HI], limits[HIGH_V], limits[MAX_A]
+    pf_min_a, pf_near, pf_min = limits[PF_MIN_A], limits[PF_NEAR], limits[PF_MIN]
+    deadband_w, max_cycle_wh, per_wh = limits[DEADBAND_W], limits[MAX_CYCLE_WH], limits[QUANTA_PER_WH]
     y = state[0] if judge else 0.0
     z = state[i] if judge else 0.0
     total_f = 0
@@ -126,28 +132,28 @@ def _one_pass(lo, hi, partial, duration, frequency, power, energy, volts, amps, 
     magnitude = 0.0                    # Σ|quanta|, kept below the int64 sums' headroom
     for k in range(lo, hi):
         f = frequency[k]               # NaN compares False: not judged
-        ok = not partial[k] and duration[k] > 0 and not (f < limits[F_LO] or f > limits[F_HI])
+        ok = not partial[k] and duration[k] > 0 and not (f < f_lo or f > f_hi)
         net_w = power[0, k]
         net_e = energy[0, k]
         for j in range(e):
             v = volts[j, k]
             a = amps[j, k]
-            if not (v >= low) or v > limits[HIGH_V] or a > limits[MAX_A]:
+            if not (v >= low) or v > high_v or a > max_a:
                 ok = False
             apparent = v * a
-            if a >= limits[PF_MIN_A] and apparent > 0 and abs(power[j, k]) < limits[PF_NEAR] * apparent \
-                    and abs(power[j, k] / apparent) < limits[PF_MIN]:
+            if a >= pf_min_a and apparent > 0 and abs(power[j, k]) < pf_near * apparent \
+                    and abs(power[j, k] / apparent) < pf_min:
                 ok = False
             if j > 0:
                 net_w += power[j, k]
                 net_e += energy[j, k]
-        if net_w < -limits[DEADBAND_W] or not abs(net_e) <= limits[MAX_CYCLE_WH]:
+        if net_w < -deadband_w or not abs(net_e) <= max_cycle_wh:
             ok = False
         if not ok:
             bad = k
             judge = False
             continue
-        magnitude += abs(net_e) * limits[QUANTA_PER_WH]
+        magnitude += abs(net_e) * per_wh
         if judge:
             x = power[0, k] / max(volts[0, k], low)          # the active current (volts ≥ low here)
             w = power[i, k] / max(volts[i, k], low)
@@ -157,7 +163,7 @@ def _one_pass(lo, hi, partial, duration, frequency, power, energy, volts, amps, 
                 y = x
             if abs(z - w) <= settled:
                 z = w
-            q = np.int64(np.rint(net_e * limits[QUANTA_PER_WH]))
+            q = np.int64(np.rint(net_e * per_wh))
             if abs(x) >= at_twice or abs(y) >= detect or abs(w) >= at_twice or abs(z) >= detect:
                 if q > 0:
                     forward[k - lo] = q

@@ -34,7 +34,7 @@ REFERENCE_GIVEN, REFERENCE_L1_L2, REFERENCE_L1 = 0, 1, 2     # where the referen
 SECONDS_PER_HOUR = 3600.0
 
 
-SKIP = np.uint64(64)      # samples the trigger searches at once for one where it may act
+SKIP = np.uint64(32)      # samples the trigger searches at once for one where it may act
 
 
 # What runs once per line cycle (~130 samples at 8 kHz) costs as much as the samples do, so:
@@ -167,27 +167,28 @@ def _reference_at(subtract, first, second, k):  # pragma: no cover - compiled
 def _first_hit(subtract, first, second, k, stop, armed, hysteresis_v):  # pragma: no cover - compiled
     """The first sample in [k, stop) where the trigger may act — disarmed: a low one
     (``r < -hysteresis_v``); armed: one that is not negative (``not r < 0``, NaN included)
-    — or ``stop`` if none. Blocks of SKIP samples are searched without early exit (the
-    index of the first hit as a minimum), so the search vectorises."""
+    — or ``stop`` if none. Each block of SKIP samples is first asked whether it holds one
+    at all, without early exit (an or over the block: vectorised, a compare a sample);
+    the first block that does is then walked sample by sample."""
     at = np.uint64(k)
     end = np.uint64(stop)
     while at + SKIP <= end:
-        hit = SKIP
+        hit = False
         if armed:
             if subtract:
                 for j in range(SKIP):
-                    hit = min(hit, SKIP if first[at + j] - second[at + j] < 0.0 else j)
+                    hit |= not first[at + j] - second[at + j] < 0.0
             else:
                 for j in range(SKIP):
-                    hit = min(hit, SKIP if first[at + j] < 0.0 else j)
+                    hit |= not first[at + j] < 0.0
         elif subtract:
             for j in range(SKIP):
-                hit = min(hit, j if first[at + j] - second[at + j] < -hysteresis_v else SKIP)
+                hit |= first[at + j] - second[at + j] < -hysteresis_v
         else:
             for j in range(SKIP):
-                hit = min(hit, j if first[at + j] < -hysteresis_v else SKIP)
-        if hit < SKIP:
-            return np.int64(at + hit)
+                hit |= first[at + j] < -hysteresis_v
+        if hit:
+            break
         at += SKIP
     k = np.int64(at)
     while k < stop:

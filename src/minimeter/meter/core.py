@@ -774,11 +774,13 @@ class Meter:
         block, new_state, peaks = measure_chunk(
             v, a, state, hysteresis_v=self.hysteresis_v, tracking_min_hz=self.tracking_min_hz, peaks=True
         )
-        if not all(p <= self.input_ceiling_v for p in peaks.volts.tolist()):     # NaN fails too
+        peak_v, peak_a = peaks.volts.tolist(), peaks.amps.tolist()
+        if not all(p <= self.input_ceiling_v for p in peak_v):     # NaN fails too
             _check_samples(names[0], v, self.input_ceiling_v, "V")
-        if not all(p <= self.input_ceiling_a for p in peaks.amps.tolist()):
+        if not all(p <= self.input_ceiling_a for p in peak_a):
             _check_samples(names[1], a, self.input_ceiling_a, "A")
-        clipped = self._clipping_events(v, a, state, peaks)
+        clipped = self._clipping_events(v, a, state, peaks) \
+            if max(peak_v) >= self.full_scale_v or max(peak_a) >= self.full_scale_a else []
         beyond = self._beyond("samples", v, a, fs, state.next_index, block)
         return self._measured(beyond, self._commit(block, clipped + beyond[1], measured=True, _mode="samples",
                                                    _stream=new_state, _calibration_state=calibration_state, **beyond[0]))
@@ -990,25 +992,24 @@ class Meter:
         common ones."""
         judge = not self._active and self._powered and self._leds.power and not self._leds.reverse
         fresh = self._active_amps is None
-        ints, floats, edges, flips = _compiled.steady_cycles(
+        ints, floats, moves, lights = _compiled.steady_cycles(
             b.partial, b.start_s, b.duration_s, b.frequency_hz, b.power_w, b.energy_wh, b.volts_rms, b.amps_rms,
             self._steady_limits, lo, hi, judge and self._period > 0, _NO_AMPS if fresh else self._active_amps, fresh,
             self._halves_quanta, self._quanta % self._period if self._period else 0, self._load_code, self._leds.load)
         values = ints.tolist()
         if not values[1]:
             return False, values[0]
-        e, k = b.elements, len(self._halves)
-        self._active_amps, self._prev_whole = floats[:e], floats[e:]
+        e, k = self.spec.elements, len(self._halves)
+        self._active_amps, self._prev_whole = floats[:e], floats[e:4 * e]
         self._quanta += values[2]
         self._reverse_quanta += values[3]
-        self._time_s = float(b.start_s[hi - 1] + b.duration_s[hi - 1])
-        if edges.shape[1]:
+        self._time_s = floats[4 * e].item()
+        if len(moves[0]):
             self._set_outputs(values[4:4 + k], values[4 + k:])
-            codes, states = edges[0].astype(np.int64), edges[1].astype(bool)
-            transitions.append((codes, states, edges[2], np.zeros(codes.size, np.int64)))
-            if flips.size:
-                led_changes.append((np.ones(flips.size, np.int64), states[flips], edges[2][flips]))
-                self._leds = LedStates(power=True, load=bool(states[flips[-1]]), reverse=False)
+            transitions.append(moves)
+            if len(lights[0]):
+                led_changes.append(lights)
+                self._leds = made(LedStates, power=True, load=lights[1][-1].item(), reverse=False)
         return True, values[0]
 
     def _process(self, block: CycleBlock, events: list[Event], final: bool = False,
