@@ -12,9 +12,11 @@ by scripts/screenshots.py (a test run leaves the work tree as it was)."""
 
 from __future__ import annotations
 
+import email.utils
 import math
 import os
 import subprocess
+import time
 import urllib.request
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -122,9 +124,14 @@ def test_panel_in_chromium_lcd_load_led_and_reverse_fault(meter_server, page, tm
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
 
-    # the same server's /metrics parses with prometheus_client's own parser
+    # the same server's /metrics parses with prometheus_client's own parser; its response
+    # carries one Date header (RFC 9110 §6.6.1), the time it was sent (the server stamps each
+    # response, it keeps no clock ticking)
     with urllib.request.urlopen(meter_server + "/metrics", timeout=5) as resp:
         families = {f.name: f for f in text_string_to_metric_families(resp.read().decode())}
+        dates = resp.headers.get_all("Date")
+    assert len(dates) == 1
+    assert abs(email.utils.parsedate_to_datetime(dates[0]).timestamp() - time.time()) < 5
     reverse = [s for s in families["minimeter_led"].samples if s.labels.get("led") == "reverse"] \
         if "minimeter_led" in families else [s for s in families["minimeter_led_on"].samples
                                               if s.labels.get("led") == "reverse"]

@@ -57,6 +57,7 @@ from minimeter.live.metrics import CONTENT_TYPE, FleetCollector, make_registry, 
 from minimeter.live.runner import MAX_TICK_S, LiveMeter
 from minimeter.live.services import Services
 from minimeter.live.store import Store
+from minimeter.meter._kernels import warm
 
 UNITS_PER_PORT = 247               # Modbus unit ids 1–247
 MAX_LIVE_METERS = 100_000
@@ -304,6 +305,7 @@ class FleetServer:
         """The one loop: wake each meter every tick (staggered), feed it to the wall
         clock's simulated time and publish; until ``stop`` or ``seconds`` of wall time.
         At the end every meter's state is committed."""
+        warm()          # every compiled kernel loaded before the first wake, not at its first use
         tick = self.options.tick_s
         wall0 = time.monotonic()
         sim0 = [m.live.time_s for m in self.meters]

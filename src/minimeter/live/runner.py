@@ -48,6 +48,7 @@ import numpy as np
 from minimeter.drive import feed_cycles
 from minimeter.errors import MinimeterError
 from minimeter.meter import Event, EventKind, Meter, Update
+from minimeter.meter._kernels import warm
 from minimeter.meter.metrology import CycleBlock
 from minimeter.meter.snapshot import InvalidSnapshot
 from minimeter.sources.installation import FAULT_KINDS
@@ -445,6 +446,7 @@ class LiveMeter:
         but no less than :meth:`tick_s` (``publish_every_s``, or one simulated second if
         that is longer) and no more than :data:`MAX_TICK_S` [s wall]. A control wakes
         nothing: it feeds the meter up to the wall clock itself (:meth:`set_installation`)."""
+        warm()          # every compiled kernel loaded now, not at its first use mid-run (a pause, in CPU)
         end_s = math.inf
         if hours:
             end_s = self.time_s + hours * 3600.0

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from email.utils import formatdate
 from typing import Any, Iterable
 
 from minimeter.errors import MinimeterError
@@ -16,27 +17,45 @@ START_TIMEOUT_S = 10.0
 
 
 def quiet_server(server_class):
-    """uvicorn's Server, its main loop waking once a second (the Date header's
-    resolution) or when told to stop, not ten times a second: an idle panel costs
-    nothing worth measuring (issue 12)."""
+    """uvicorn's Server, its main loop asleep until told to stop, not waking ten times a
+    second: an idle panel costs nothing worth measuring (issue 12). uvicorn's loop wakes
+    only to refresh the Date header of its responses; the server runs without it
+    (``date_header=False``) and :func:`dated` stamps each response as it is sent."""
 
     class QuietServer(server_class):
-        _exit: asyncio.Event | None = None
+        _wake: asyncio.Future | None = None
 
         async def main_loop(self) -> None:
-            self._exit = asyncio.Event()
-            counter = 0
-            while not await self.on_tick(counter):
-                counter += 10                             # each wake is a second: on_tick dates every 10
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._exit.wait(), 1.0)
+            loop = asyncio.get_running_loop()
+            while not await self.on_tick(0):
+                self._wake = loop.create_future()
+                await self._wake
 
         def wake(self) -> None:
             """(on its loop) Look at ``should_exit`` now."""
-            if self._exit is not None:
-                self._exit.set()
+            if self._wake is not None and not self._wake.done():
+                self._wake.set_result(None)
 
     return QuietServer
+
+
+def dated(app):
+    """The ASGI ``app`` with a Date header (RFC 9110 §6.6.1) on every HTTP response, the
+    time it is sent."""
+
+    async def stamped(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_dated(message):
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", formatdate(usegmt=True).encode())]}
+            await send(message)
+
+        return await app(scope, receive, send_dated)
+
+    return stamped
 
 
 class Services:
@@ -57,8 +76,8 @@ class Services:
         ``what`` if it does not start within 10 s."""
         import uvicorn  # noqa: PLC0415 - only when serving
 
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan,
-                                timeout_graceful_shutdown=1, access_log=False)
+        config = uvicorn.Config(dated(app), host=host, port=port, log_level="warning", lifespan=lifespan,
+                                timeout_graceful_shutdown=1, access_log=False, date_header=False)
         self.web = quiet_server(uvicorn.Server)(config)
         self.web_app = app
         self._futures.append(asyncio.run_coroutine_threadsafe(self.web.serve(), self.loop))

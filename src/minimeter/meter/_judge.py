@@ -270,5 +270,8 @@ def warm() -> None:
     codes, states, times = energy_edges(np.ones(1, np.int64), one, one, np.ones((3, 1), np.int64),
                                         np.zeros(1, np.int64))
     tally_edges(codes, states, codes, 1, 0, False)
-    steady_cycles(np.zeros(1, np.bool_), one, one, one, np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1)),
-                  np.ones((1, 1)), np.zeros(LIMITS), 0, 1, True, one, False, np.ones(1, np.int64), 0, 0, False)
+    for rows in (np.ones((1, 1)), np.ones((2, 2))[:, :1]):
+        # both layouts of the per-element rows: a whole block's (contiguous) and a slice's,
+        # as the general path's steps and the live runner's pieces hand them over
+        steady_cycles(np.zeros(1, np.bool_), one, one, one, rows, rows, rows, rows, np.zeros(LIMITS), 0, 1, True,
+                      one, False, np.ones(1, np.int64), 0, 0, False)
