@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from numba import njit
 
 from minimeter.sources.recordings._base import (MAX_CHANNELS, MAX_SAMPLE_RATE_HZ, MAX_TEXT_BYTES, InvalidRecording,
                                                 Reader, RecordingInfo, check_file, check_rate, reading)
@@ -56,6 +57,19 @@ _BINARY_TYPES = {"BINARY": "<i2", "BINARY32": "<i4", "FLOAT32": "<f4"}
 # 0x8000 in BINARY, 0x80000000 in BINARY32; a NaN in FLOAT32. The 1991 revision has none.
 _MISSING = {"ASCII": 99999, "BINARY": -0x8000, "BINARY32": -0x80000000, "FLOAT32": math.nan}
 _EOF = 0x1A
+
+
+@njit(cache=True, nogil=True)
+def _scale_records(counts, a, b, marker, check, out):  # pragma: no cover - compiled
+    """``out[c, i] = counts[i, c] · a[c] + b[c]`` [float64] — the records' raw values
+    (frames, channels) in their file layout, read once — NaN where ``check`` and the value
+    is the format's missing-sample ``marker``. The same operations as :meth:`ComtradeReader._scaled`
+    (each value converted to float64, multiplied, then added: no fused multiply-add), so
+    the same bits, in one pass instead of three."""
+    for i in range(counts.shape[0]):
+        for c in range(counts.shape[1]):
+            x = counts[i, c]
+            out[c, i] = np.nan if check and x == marker else np.float64(x) * a[c] + b[c]
 
 
 @dataclass(frozen=True)
@@ -439,8 +453,18 @@ class ComtradeReader(Reader):
         if self._frames == 0:
             return
         mm = self._memmap(self._frames)
+        counts = mm["a"]
+        if not counts.dtype.isnative:          # (a big-endian machine) the NumPy way
+            for k in range(0, self._frames, chunk_frames):
+                yield self._scaled(counts[k:k + chunk_frames].T)
+            return
+        a, b, marker = self._a[:, 0], self._b[:, 0], self._marker
+        check = marker is not None and not math.isnan(marker)
         for k in range(0, self._frames, chunk_frames):
-            yield self._scaled(mm["a"][k:k + chunk_frames].T)
+            piece = counts[k:k + chunk_frames]
+            out = np.empty((piece.shape[1], piece.shape[0]))
+            _scale_records(piece, a, b, marker if check else 0, check, out)
+            yield out
 
     # ------------------------------------------------------------ ASCII
     def _open_text(self):
