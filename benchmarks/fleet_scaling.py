@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import os
 import resource
 import shutil
@@ -111,14 +112,21 @@ MOSQUITTO = "/usr/sbin/mosquitto"          # Debian's (scripts/install-test-serv
 def mosquitto(workdir: str | Path) -> Iterator[str]:
     """A Mosquitto broker of this process's own on a free loopback port (anonymous, no
     persistence, queues deep enough for a thousand devices' retained configs), its
-    configuration and log in ``workdir``; yields its URL, stops it on exit."""
+    configuration and log in ``workdir``; yields its URL, stops it on exit — and, where
+    util-linux's ``setpriv`` is there (Linux), also when this process dies without a word
+    (``kill -9``): the broker is started with a parent-death signal, so none is left behind."""
     exe = shutil.which("mosquitto") or MOSQUITTO
+    setpriv = shutil.which("setpriv")
+    orphan_guard = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
     port = _free_port()
     conf, log = Path(workdir) / "mosquitto.conf", Path(workdir) / "mosquitto.log"
+    # ``user``: this process's own, so a broker started as root keeps its credentials (one that
+    # changes them loses its parent-death signal)
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 1000000\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+                    f"user {getpass.getuser()}\nmax_queued_messages 1000000\n"
+                    "log_dest stderr\nlog_type error\nlog_type warning\n")
     with open(log, "wb") as err:
-        broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err)
+        broker = subprocess.Popen([*orphan_guard, exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err)
     try:
         deadline = time.monotonic() + 10.0
         while not _listening(port):

@@ -14,6 +14,8 @@ import asyncio
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -105,6 +107,32 @@ LARGE = 1000
 needs_mosquitto = pytest.mark.skipif(
     not os.access(fleet_scaling.MOSQUITTO, os.X_OK) and not fleet_scaling.shutil.which("mosquitto"),
     reason="mosquitto is not installed — `sh scripts/install-test-services.sh` (make test runs it)")
+
+
+@needs_mosquitto
+@pytest.mark.skipif(not fleet_scaling.shutil.which("setpriv"), reason="util-linux setpriv is not installed")
+def test_the_broker_of_a_killed_test_does_not_outlive_it(tmp_path):
+    """A process that started its own broker (``fleet_scaling.mosquitto``) and is then killed
+    with SIGKILL — no ``finally`` runs — leaves no broker behind: the port it listened on
+    is closed within seconds."""
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import importlib.util, sys, time\n"
+         f"spec = importlib.util.spec_from_file_location('fs', {str(Path(fleet_scaling.__file__))!r})\n"
+         "fs = importlib.util.module_from_spec(spec); spec.loader.exec_module(fs)\n"
+         f"with fs.mosquitto({str(tmp_path)!r}) as url:\n"
+         "    print(url.rsplit(':', 1)[1], flush=True); time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())
+        assert fleet_scaling._listening(port)                 # the broker is up
+    finally:
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + 10
+    while fleet_scaling._listening(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not fleet_scaling._listening(port)
 
 
 @needs_mosquitto
