@@ -28,7 +28,7 @@ from minimeter.meter.catalog import MeterSpec, meter_spec
 from minimeter.errors import InvalidOption, InvalidSamples, MinimeterError
 from minimeter.meter import _kernels
 from minimeter.meter import _judge as _compiled    # (core has a function _judge of its own)
-from minimeter.meter.metrology import (SECONDS_PER_HOUR, ChannelPeaks, CycleBlock, CycleRuns, LineCycleState, made,
+from minimeter.meter.metrology import (SECONDS_PER_HOUR, CycleBlock, CycleRuns, LineCycleState, made,
                                       measure_chunk)
 from minimeter.meter.outputs import Records, Transition, half_quanta, output_edges, output_state
 from minimeter.meter.register import MAX_CYCLE_WH, QUANTA_PER_WH, counter_reading, lcd_text, to_quanta, watt_hours
@@ -779,8 +779,7 @@ class Meter:
             _check_samples(names[0], v, self.input_ceiling_v, "V")
         if not all(p <= self.input_ceiling_a for p in peak_a):
             _check_samples(names[1], a, self.input_ceiling_a, "A")
-        clipped = self._clipping_events(v, a, state, peaks) \
-            if max(peak_v) >= self.full_scale_v or max(peak_a) >= self.full_scale_a else []
+        clipped = self._clipping_events(v, a, state, peak_v, peak_a)
         beyond = self._beyond("samples", v, a, fs, state.next_index, block)
         return self._measured(beyond, self._commit(block, clipped + beyond[1], measured=True, _mode="samples",
                                                    _stream=new_state, _calibration_state=calibration_state, **beyond[0]))
@@ -948,13 +947,13 @@ class Meter:
                                      f"[{lo:g}, {hi:g}] {unit}; nothing registered")
 
     def _clipping_events(self, v: np.ndarray, a: np.ndarray, state: LineCycleState,
-                         peaks: ChannelPeaks) -> list[Event]:
-        """One clipped event per input whose peak |x| (from the one pass) reached full
-        scale, at its first clipped sample."""
+                         peak_v: list[float], peak_a: list[float]) -> list[Event]:
+        """One clipped event per input whose peak |x| (each input's, from the one pass)
+        reached full scale, at its first clipped sample."""
         events = []
-        for kind_name, x, peak, full in (("voltage", v, peaks.volts, self.full_scale_v),
-                                         ("current", a, peaks.amps, self.full_scale_a)):
-            for ch in [ch for ch, p in enumerate(peak.tolist()) if p >= full]:    # one event per clipped input
+        for kind_name, x, peak, full in (("voltage", v, peak_v, self.full_scale_v),
+                                         ("current", a, peak_a, self.full_scale_a)):
+            for ch in [ch for ch, p in enumerate(peak) if p >= full]:    # one event per clipped input
                 over = np.abs(x[ch]) >= full
                 k = int(np.argmax(over))
                 t = (state.next_index + k) / state.sample_rate_hz

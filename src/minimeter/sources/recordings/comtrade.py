@@ -63,9 +63,8 @@ _EOF = 0x1A
 def _scale_records(counts, a, b, marker, check, out):  # pragma: no cover - compiled
     """``out[c, i] = counts[i, c] · a[c] + b[c]`` [float64] — the records' raw values
     (frames, channels) in their file layout, read once — NaN where ``check`` and the value
-    is the format's missing-sample ``marker``. The same operations as :meth:`ComtradeReader._scaled`
-    (each value converted to float64, multiplied, then added: no fused multiply-add), so
-    the same bits, in one pass instead of three."""
+    is the format's missing-sample ``marker``: each value converted to float64, multiplied,
+    then added (no fused multiply-add: the bits of NumPy's ``x * a + b``), in one pass."""
     for i in range(counts.shape[0]):
         for c in range(counts.shape[1]):
             x = counts[i, c]
@@ -384,19 +383,17 @@ class ComtradeReader(Reader):
         """The missing-sample marker of this file's data format (None: a 1991 file)."""
         return None if self.cfg.revision < 1999 else _MISSING[self.cfg.data_format]
 
-    def _scaled(self, counts: np.ndarray) -> np.ndarray:
-        """Raw values (channels, k), any numeric type → ``a · x + b`` [float64] in one
-        allocation, NaN where a sample is missing. An integer marker is the format's
-        extreme (99999 the largest ASCII value, 0x8000… the smallest binary one), so a
-        chunk without one is told by one reduction; FLOAT32's NaN stays NaN by itself."""
-        out = np.multiply(counts, self._a, dtype=float)
-        out += self._b
+    def _scaled(self, records: np.ndarray) -> np.ndarray:
+        """Raw values (frames, channels) as the DAT holds them, any numeric type →
+        ``a · x + b`` (channels, frames) [float64], NaN where a sample is missing (the
+        format's marker; FLOAT32's NaN stays NaN by itself), in one compiled pass
+        (:func:`_scale_records`)."""
+        if not records.dtype.isnative:                     # (a big-endian DAT on a little-endian machine)
+            records = records.astype(records.dtype.newbyteorder("="))
+        out = np.empty((records.shape[1], records.shape[0]))
         marker = self._marker
-        if marker is None or math.isnan(marker) or not counts.size:
-            return out
-        extreme = counts.max() if marker > 0 else counts.min()
-        if extreme == marker:
-            out[counts == marker] = np.nan
+        check = marker is not None and not math.isnan(marker)
+        _scale_records(records, self._a[:, 0], self._b[:, 0], marker if check else 0, check, out)
         return out
 
     # ------------------------------------------------------------ binary
@@ -452,19 +449,9 @@ class ComtradeReader(Reader):
     def _binary_chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
         if self._frames == 0:
             return
-        mm = self._memmap(self._frames)
-        counts = mm["a"]
-        if not counts.dtype.isnative:          # (a big-endian machine) the NumPy way
-            for k in range(0, self._frames, chunk_frames):
-                yield self._scaled(counts[k:k + chunk_frames].T)
-            return
-        a, b, marker = self._a[:, 0], self._b[:, 0], self._marker
-        check = marker is not None and not math.isnan(marker)
+        counts = self._memmap(self._frames)["a"]
         for k in range(0, self._frames, chunk_frames):
-            piece = counts[k:k + chunk_frames]
-            out = np.empty((piece.shape[1], piece.shape[0]))
-            _scale_records(piece, a, b, marker if check else 0, check, out)
-            yield out
+            yield self._scaled(counts[k:k + chunk_frames])
 
     # ------------------------------------------------------------ ASCII
     def _open_text(self):
@@ -556,7 +543,7 @@ class ComtradeReader(Reader):
                             f"{self.dat_path}: line {first_line + offset}, field {field_no}: {value.strip()!r} is not a number"
                         ) from None
             raise InvalidRecording(f"{self.dat_path}: cannot parse the samples near line {first_line}: {exc}") from None
-        return self._scaled(values.T)
+        return self._scaled(values)
 
     def _chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
         if self.cfg.data_format == "ASCII":
